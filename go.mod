@@ -1,0 +1,3 @@
+module github.com/hkloudou/lake/v2
+
+go 1.26
