@@ -1,0 +1,50 @@
+package lake
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+// MaxCatalogLen is the longest catalog name, in bytes.
+const MaxCatalogLen = 128
+
+// ValidateCatalog returns nil if name is a valid catalog name, else an error
+// wrapping ErrInvalidCatalog. A name is 1 to 128 characters from
+// [A-Za-z0-9_.:@=-], starting with a letter, digit or '_'. The set is narrow
+// on purpose: a catalog name becomes part of Redis keys (inside a {hash tag})
+// and of object keys and file paths, and must be safe in all three as it is.
+func ValidateCatalog(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidCatalog)
+	}
+	if len(name) > MaxCatalogLen {
+		return fmt.Errorf("%w: %d bytes, longer than %d", ErrInvalidCatalog, len(name), MaxCatalogLen)
+	}
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '_':
+		case i > 0 && (ch == '.' || ch == ':' || ch == '@' || ch == '=' || ch == '-'):
+		default:
+			return fmt.Errorf("%w: %q: character %q at byte %d (allowed: letters, digits, and _ . : @ = - after the first character)",
+				ErrInvalidCatalog, name, rune(ch), i)
+		}
+	}
+	return nil
+}
+
+// Object keys:
+//
+//	<catalog>/<uuid>.json                          a delta body
+//	<catalog>/snapshots/<version>-<uuid>.json      a snapshot body
+//
+// UUIDs are version 7, so a catalog's objects list in time order.
+func deltaKey(catalog string) string {
+	return catalog + "/" + uuid.Must(uuid.NewV7()).String() + ".json"
+}
+
+func snapshotKey(catalog string, version int64) string {
+	return catalog + "/snapshots/" + strconv.FormatInt(version, 10) + "-" + uuid.Must(uuid.NewV7()).String() + ".json"
+}

@@ -1,0 +1,185 @@
+// Package config is the lake-wide configuration: which object store keeps
+// the bodies, how to reach it, and the encryption password. It is stored as
+// JSON in the meta store at the key "lake.setting" (Key), so every client of
+// one lake shares it.
+//
+// Secrets (SecretKey, AESPwd) never appear in String, GoString or slog
+// output; they are only in the JSON that goes to the meta store.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// Key is the meta-store key that holds the JSON config.
+const Key = "lake.setting"
+
+// Storage kinds accepted in Config.Storage.
+const (
+	StorageMemory = "memory" // in-process only: bodies are lost when the process exits
+	StorageLocal  = "local"  // files under Path
+	StorageS3     = "s3"     // any S3-compatible store: Endpoint, Region, Bucket, AccessKey, SecretKey
+	StorageOSS    = "oss"    // Aliyun OSS through its S3-compatible API
+)
+
+// ErrInvalid means a config failed validation or is not valid JSON.
+var ErrInvalid = errors.New("config: invalid config")
+
+// Config is one lake's configuration.
+type Config struct {
+	// Name labels the lake in logs and metrics.
+	Name string `json:"name,omitempty"`
+	// Storage selects the object store: "memory", "local", "s3" or "oss".
+	// Empty means "memory".
+	Storage string `json:"storage"`
+	// Path is the directory of "local" storage.
+	Path string `json:"path,omitempty"`
+	// Endpoint is the URL (with scheme) of an "s3" or "oss" store, e.g.
+	// "http://127.0.0.1:9000" or "https://oss-cn-hangzhou.aliyuncs.com".
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region of an "s3" or "oss" store.
+	Region string `json:"region,omitempty"`
+	// Bucket of an "s3" or "oss" store.
+	Bucket string `json:"bucket,omitempty"`
+	// AccessKey and SecretKey authenticate to an "s3" or "oss" store.
+	AccessKey string `json:"access_key,omitempty"`
+	SecretKey string `json:"secret_key,omitempty"`
+	// AESPwd, when set, encrypts every body at rest (AES-256-GCM, key derived
+	// from this password).
+	AESPwd string `json:"aes_pwd,omitempty"`
+}
+
+// Parse decodes and validates a stored config. Unknown fields are rejected
+// so that a typo in a hand-edited config is an error, not a silent default.
+func Parse(data []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Marshal validates c and encodes it for the meta store.
+func (c *Config) Marshal() ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c)
+}
+
+// StorageKind returns Storage with the empty default resolved to "memory".
+func (c *Config) StorageKind() string {
+	if c.Storage == "" {
+		return StorageMemory
+	}
+	return c.Storage
+}
+
+// Validate reports the first problem with c as an error wrapping ErrInvalid.
+func (c *Config) Validate() error {
+	if c == nil {
+		return fmt.Errorf("%w: nil config", ErrInvalid)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	}
+	fields := []struct{ name, value string }{
+		{"name", c.Name}, {"path", c.Path}, {"endpoint", c.Endpoint}, {"region", c.Region},
+		{"bucket", c.Bucket}, {"access_key", c.AccessKey}, {"secret_key", c.SecretKey}, {"aes_pwd", c.AESPwd},
+	}
+	for _, f := range fields {
+		if strings.ContainsAny(f.value, "\x00\r\n") {
+			return bad("%s contains a NUL or newline", f.name)
+		}
+	}
+	switch c.StorageKind() {
+	case StorageMemory:
+	case StorageLocal:
+		if c.Path == "" {
+			return bad(`storage "local" needs path (a directory)`)
+		}
+	case StorageS3, StorageOSS:
+		if c.Endpoint == "" {
+			return bad("storage %q needs endpoint (a URL such as https://s3.amazonaws.com)", c.Storage)
+		}
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("endpoint %q is not an http:// or https:// URL", c.Endpoint)
+		}
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+			return bad("endpoint %q must be scheme://host[:port] only", c.Endpoint)
+		}
+		if !validBucket(c.Bucket) {
+			return bad("bucket %q is not a valid bucket name (3-63 characters: a-z, 0-9, '.', '-')", c.Bucket)
+		}
+		if (c.AccessKey == "") != (c.SecretKey == "") {
+			return bad("access_key and secret_key must be set together")
+		}
+	default:
+		return bad("unknown storage %q (want memory, local, s3 or oss)", c.Storage)
+	}
+	return nil
+}
+
+func validBucket(name string) bool {
+	if len(name) < 3 || len(name) > 63 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case (r == '.' || r == '-') && i > 0 && i < len(name)-1:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Redacted returns a copy of c with the secrets replaced by "***", for
+// display and logs.
+func (c Config) Redacted() Config {
+	if c.SecretKey != "" {
+		c.SecretKey = "***"
+	}
+	if c.AESPwd != "" {
+		c.AESPwd = "***"
+	}
+	return c
+}
+
+// String describes c without its secrets; %v and %+v use it.
+func (c Config) String() string {
+	r := c.Redacted()
+	return fmt.Sprintf("{Name:%q Storage:%q Path:%q Endpoint:%q Region:%q Bucket:%q AccessKey:%q SecretKey:%q AESPwd:%q}",
+		r.Name, r.StorageKind(), r.Path, r.Endpoint, r.Region, r.Bucket, r.AccessKey, r.SecretKey, r.AESPwd)
+}
+
+// GoString keeps secrets out of %#v as well.
+func (c Config) GoString() string { return "config.Config" + c.String() }
+
+// LogValue keeps secrets out of log/slog output.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	return slog.GroupValue(
+		slog.String("name", r.Name), slog.String("storage", r.StorageKind()),
+		slog.String("path", r.Path), slog.String("endpoint", r.Endpoint),
+		slog.String("region", r.Region), slog.String("bucket", r.Bucket),
+		slog.String("access_key", r.AccessKey), slog.String("secret_key", r.SecretKey),
+		slog.String("aes_pwd", r.AESPwd),
+	)
+}

@@ -1,0 +1,144 @@
+// Package index is Lake's meta store: per catalog, the ordered delta log, the
+// version allocator and the latest-snapshot pointer; per lake, the config.
+// It holds small pointers only, never document bodies, and it is the
+// authority on order: a delta exists once its entry is committed here.
+//
+// One interface (Index), one file per engine, the engine chosen by the meta
+// URL's scheme (Open). redis.go is the Redis engine; its Lua scripts live in
+// lua_scripts.go.
+//
+// The Redis engine uses rueidis rather than go-redis: it pipelines concurrent
+// commands from many goroutines onto a few connections automatically, which
+// is what a store of many small concurrent commits needs (group commit comes
+// for free at the protocol level), and it supports RESP3 client-side caching
+// for hot reads later. It speaks to Redis Cluster through the same Client.
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxVersion bounds every version: versions are sorted-set scores, and a
+// float64 represents integers exactly only below 2^53.
+const MaxVersion = 1<<53 - 1
+
+// Delta is one committed entry of a catalog's log.
+type Delta struct {
+	// Version is the delta's place in the catalog's total order, allocated
+	// by the meta store at commit. Ignored by Commit.
+	Version int64
+	// Field is the field path as the writer gave it.
+	Field string
+	// Merge names the merge type ("set", "patch" ...).
+	Merge string
+	// BodyKey is the object holding the delta's value; empty when the merge
+	// needs no value (delete).
+	BodyKey string
+	// Script identifies the merge script version for script merges.
+	Script string
+}
+
+// SnapshotPointer says which stored snapshot is the catalog's latest: the
+// document folded from every delta with version <= Version, at object Key.
+// The zero value means "no snapshot".
+type SnapshotPointer struct {
+	Version int64
+	Key     string
+}
+
+// Head is a catalog's state in the meta store.
+type Head struct {
+	// Version is the last version allocated in the catalog (0 if none).
+	Version int64
+	// Snapshot is the latest snapshot pointer.
+	Snapshot SnapshotPointer
+}
+
+// Index is the meta store. Implementations are safe for concurrent use.
+type Index interface {
+	// Commit allocates the catalog's next version and appends d to its log,
+	// atomically, and returns the version. d.Version is ignored.
+	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
+	// Read returns, in one atomic step, the catalog's head and its deltas
+	// with version > max(after, head.Snapshot.Version), in version order.
+	// A catalog that does not exist has a zero Head and no deltas.
+	Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error)
+	// Log returns the deltas with after < version <= upTo in version order.
+	// It is the fallback when a snapshot cannot be used.
+	Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error)
+	// SaveSnapshot moves the catalog's snapshot pointer to p if p.Version is
+	// newer than the current one (compare-and-set, forward only) and reports
+	// whether it moved. A pointer beyond the last allocated version is
+	// refused with ErrInvalidSnapshot.
+	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer) (bool, error)
+	// LoadConfig returns the stored lake config, or ErrNotFound.
+	LoadConfig(ctx context.Context) ([]byte, error)
+	// StoreConfig replaces the stored lake config.
+	StoreConfig(ctx context.Context, data []byte) error
+	// Close releases the engine's connections.
+	Close() error
+}
+
+var (
+	// ErrNotFound means the requested key (the config) is not stored.
+	ErrNotFound = errors.New("index: not found")
+	// ErrUnavailable means the meta store could not be reached or did not
+	// answer: a network error, a refused connection, a timeout.
+	ErrUnavailable = errors.New("index: meta store unavailable")
+	// ErrInvalidURL means the meta URL could not be parsed or names an
+	// unknown engine.
+	ErrInvalidURL = errors.New("index: invalid meta URL")
+	// ErrCorrupt means an entry in the meta store could not be decoded.
+	ErrCorrupt = errors.New("index: corrupt meta entry")
+	// ErrInvalidSnapshot means a snapshot pointer is ahead of the log.
+	ErrInvalidSnapshot = errors.New("index: snapshot pointer is ahead of the log")
+)
+
+// Options tune an engine.
+type Options struct {
+	// KeyPrefix is put before every key the engine writes, so several lakes
+	// (or test runs) can share one server. It may not contain '{' or '}',
+	// which would break the per-catalog hash tag.
+	KeyPrefix string
+}
+
+// Open connects to the meta store named by metaURL: "redis://", "rediss://",
+// "unix://" or a bare "host:port" (taken as redis://). Opening dials the
+// server; an unreachable server is ErrUnavailable.
+func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
+	if strings.ContainsAny(opts.KeyPrefix, "{}") {
+		return nil, fmt.Errorf("%w: key prefix %q may not contain '{' or '}'", ErrInvalidURL, opts.KeyPrefix)
+	}
+	scheme := "redis"
+	if i := strings.Index(metaURL, "://"); i >= 0 {
+		scheme = metaURL[:i]
+	} else if metaURL != "" {
+		metaURL = "redis://" + metaURL
+	}
+	switch scheme {
+	case "redis", "rediss", "unix":
+		if _, err := url.Parse(metaURL); err != nil || metaURL == "" {
+			return nil, fmt.Errorf("%w: %q", ErrInvalidURL, redactURL(metaURL))
+		}
+		return openRedis(ctx, metaURL, opts)
+	default:
+		return nil, fmt.Errorf("%w: unknown scheme %q in %q (want redis://, rediss://, unix:// or host:port)",
+			ErrInvalidURL, scheme, redactURL(metaURL))
+	}
+}
+
+// redactURL hides a password in a URL so that it can go into an error.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "***" + raw[i:]
+		}
+		return raw
+	}
+	return u.Redacted()
+}

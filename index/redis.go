@@ -1,0 +1,200 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Redis keys, all under Options.KeyPrefix:
+//
+//	lake.setting               the config (JSON)
+//	lake:{<catalog>}:head      hash: version (last allocated), snap_version, snap_key
+//	lake:{<catalog>}:log       sorted set: score = version, member = encoded delta
+//
+// Both keys of a catalog share the hash tag {<catalog>}, so every script
+// touches one cluster slot.
+type redisIndex struct {
+	client rueidis.Client
+	prefix string
+}
+
+var (
+	luaCommit       = rueidis.NewLuaScript(scriptCommit)
+	luaRead         = rueidis.NewLuaScriptReadOnly(scriptRead)
+	luaSaveSnapshot = rueidis.NewLuaScript(scriptSaveSnapshot)
+)
+
+func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, error) {
+	option, err := rueidis.ParseURL(metaURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+	}
+	// Client-side caching is off until reads use it; it costs a tracking
+	// table on the server.
+	option.DisableCache = true
+	option.RetryDelay = boundedRetry
+	if deadline, ok := ctx.Deadline(); ok {
+		option.Dialer.Deadline = deadline
+	}
+	client, err := rueidis.NewClient(option)
+	if err != nil {
+		return nil, classify(fmt.Errorf("connect to %s: %w", redactURL(metaURL), err))
+	}
+	return &redisIndex{client: client, prefix: opts.KeyPrefix}, nil
+}
+
+// boundedRetry lets rueidis retry a read-only command three times after a
+// network error (10, 40, 160 ms apart) and then give up, so a stopped Redis
+// is an error in well under a second instead of a wait as long as the
+// caller's context. Writes are never retried: a commit that may have landed
+// must not land twice.
+func boundedRetry(attempts int, _ rueidis.Completed, _ error) time.Duration {
+	if attempts >= 3 {
+		return -1
+	}
+	return 10 * time.Millisecond << (2 * attempts)
+}
+
+func (r *redisIndex) configKey() string { return r.prefix + "lake.setting" }
+
+func (r *redisIndex) catalogKeys(catalog string) []string {
+	base := r.prefix + "lake:{" + catalog + "}:"
+	return []string{base + "head", base + "log"}
+}
+
+func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
+	version, err := luaCommit.Exec(ctx, r.client, r.catalogKeys(catalog), []string{encodeMember(d)}).AsInt64()
+	if err != nil {
+		return 0, classify(fmt.Errorf("commit to %q: %w", catalog, err))
+	}
+	return version, nil
+}
+
+func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
+	reply, err := luaRead.Exec(ctx, r.client, r.catalogKeys(catalog), []string{strconv.FormatInt(after, 10)}).ToArray()
+	if err != nil {
+		return Head{}, nil, classify(fmt.Errorf("read %q: %w", catalog, err))
+	}
+	if len(reply) != 4 {
+		return Head{}, nil, fmt.Errorf("%w: read %q: unexpected reply of %d elements", ErrCorrupt, catalog, len(reply))
+	}
+	var head Head
+	var fields [3]string
+	for i := range fields {
+		if fields[i], err = reply[i].ToString(); err != nil {
+			return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+		}
+	}
+	if head.Version, err = parseVersion(fields[0]); err == nil {
+		head.Snapshot.Version, err = parseVersion(fields[1])
+	}
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, catalog, err)
+	}
+	head.Snapshot.Key = fields[2]
+	log, err := reply[3].AsZScores()
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+	}
+	deltas, err := decodeLog(log)
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("read %q: %w", catalog, err)
+	}
+	return head, deltas, nil
+}
+
+func (r *redisIndex) Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error) {
+	cmd := r.client.B().Zrangebyscore().Key(r.catalogKeys(catalog)[1]).
+		Min("(" + strconv.FormatInt(after, 10)).Max(strconv.FormatInt(upTo, 10)).Withscores().Build()
+	log, err := r.client.Do(ctx, cmd).AsZScores()
+	if err != nil {
+		return nil, classify(fmt.Errorf("log of %q: %w", catalog, err))
+	}
+	deltas, err := decodeLog(log)
+	if err != nil {
+		return nil, fmt.Errorf("log of %q: %w", catalog, err)
+	}
+	return deltas, nil
+}
+
+func (r *redisIndex) SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer) (bool, error) {
+	keys := r.catalogKeys(catalog)[:1]
+	moved, err := luaSaveSnapshot.Exec(ctx, r.client, keys, []string{strconv.FormatInt(p.Version, 10), p.Key}).AsInt64()
+	if err != nil {
+		if strings.Contains(err.Error(), "ahead of the log") {
+			return false, fmt.Errorf("%w: %q at version %d", ErrInvalidSnapshot, catalog, p.Version)
+		}
+		return false, classify(fmt.Errorf("save snapshot of %q: %w", catalog, err))
+	}
+	return moved == 1, nil
+}
+
+func (r *redisIndex) LoadConfig(ctx context.Context) ([]byte, error) {
+	data, err := r.client.Do(ctx, r.client.B().Get().Key(r.configKey()).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, r.configKey())
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("load config: %w", err))
+	}
+	return data, nil
+}
+
+func (r *redisIndex) StoreConfig(ctx context.Context, data []byte) error {
+	err := r.client.Do(ctx, r.client.B().Set().Key(r.configKey()).Value(string(data)).Build()).Error()
+	if err != nil {
+		return classify(fmt.Errorf("store config: %w", err))
+	}
+	return nil
+}
+
+func (r *redisIndex) Close() error {
+	r.client.Close()
+	return nil
+}
+
+func (r *redisIndex) String() string { return "redis" }
+
+// decodeLog turns [(member, score) ...] into deltas.
+func decodeLog(log []rueidis.ZScore) ([]Delta, error) {
+	deltas := make([]Delta, len(log))
+	for i, entry := range log {
+		if entry.Score < 0 || entry.Score > MaxVersion || entry.Score != float64(int64(entry.Score)) {
+			return nil, fmt.Errorf("%w: score %v of %q is not a version", ErrCorrupt, entry.Score, entry.Member)
+		}
+		d, err := decodeMember(entry.Member, int64(entry.Score))
+		if err != nil {
+			return nil, err
+		}
+		deltas[i] = d
+	}
+	return deltas, nil
+}
+
+// parseVersion reads a version stored as a decimal integer.
+func parseVersion(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > MaxVersion {
+		return 0, fmt.Errorf("version %q is not an integer in [0, 2^53)", s)
+	}
+	return v, nil
+}
+
+// classify marks errors that mean "could not talk to Redis" with
+// ErrUnavailable. Error replies from the server and the caller's own
+// cancellation keep their identity.
+func classify(err error) error {
+	if _, isReply := rueidis.IsRedisErr(err); isReply {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

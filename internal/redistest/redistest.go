@@ -1,0 +1,178 @@
+// Package redistest gives tests a real Redis: the one at LAKE_TEST_REDIS_URL
+// (default redis://127.0.0.1:6379), a unique key prefix per test that is
+// deleted afterwards, and throwaway redis-server processes for tests that
+// restart or stop their server.
+//
+// When no Redis answers, tests are skipped, except under CI=true, where a
+// missing Redis fails the run: CI must never pass by skipping.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/rueidis"
+)
+
+// URL returns the test Redis URL, or ends the test when none answers.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("LAKE_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379"
+	}
+	client, err := connect(url)
+	if err != nil {
+		missing(t, fmt.Sprintf("no Redis at %s (set LAKE_TEST_REDIS_URL or run `make test`): %v", url, err))
+	}
+	client.Close()
+	return url
+}
+
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+func connect(url string) (rueidis.Client, error) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	opt.DisableCache = true
+	opt.Dialer.Timeout = 2 * time.Second
+	return rueidis.NewClient(opt)
+}
+
+// Client returns a raw Redis client for assertions on keys; it is closed
+// when the test ends.
+func Client(t testing.TB, url string) rueidis.Client {
+	t.Helper()
+	client, err := connect(url)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", url, err)
+	}
+	t.Cleanup(client.Close)
+	return client
+}
+
+// Prefix returns a key prefix unique to this test and deletes every key
+// under it when the test ends.
+func Prefix(t testing.TB, url string) string {
+	t.Helper()
+	prefix := "laketest:" + uuid.NewString()[:8] + ":"
+	t.Cleanup(func() {
+		client, err := connect(url)
+		if err != nil {
+			t.Logf("cleanup of %s*: %v", prefix, err)
+			return
+		}
+		defer client.Close()
+		ctx := context.Background()
+		for cursor := uint64(0); ; {
+			entry, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				t.Logf("cleanup of %s*: %v", prefix, err)
+				return
+			}
+			if len(entry.Elements) > 0 {
+				client.Do(ctx, client.B().Del().Key(entry.Elements...).Build())
+			}
+			if cursor = entry.Cursor; cursor == 0 {
+				return
+			}
+		}
+	})
+	return prefix
+}
+
+// Server is a throwaway redis-server on a free loopback port.
+type Server struct {
+	Port int
+	URL  string
+	dir  string
+	cmd  *exec.Cmd
+	args []string
+}
+
+var serverCount atomic.Int32
+
+// StartServer starts a redis-server with the given extra arguments (for
+// example "--appendonly", "yes") in a temporary directory, and stops it when
+// the test ends. Without redis-server installed the test is skipped, or fails
+// under CI=true.
+func StartServer(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		missing(t, "redis-server is not installed")
+	}
+	port := freePort(t)
+	dir := filepath.Join(t.TempDir(), "redis"+strconv.Itoa(int(serverCount.Add(1))))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Port: port, URL: fmt.Sprintf("redis://127.0.0.1:%d", port), dir: dir}
+	s.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log")}, extra...)
+	s.cmd = exec.Command(bin, s.args...)
+	s.start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.cmd.Path, s.args...)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port), 100*time.Millisecond); err == nil {
+			conn.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	t.Fatalf("redis-server on port %d did not start: %s", s.Port, strings.TrimSpace(string(log)))
+}
+
+// Stop kills the server (SIGKILL: whatever it did not persist is lost).
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil && s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+}
+
+// Restart stops the server and starts it again on the same port and directory.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,57 @@
+package merge
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestTypeNamesRoundTrip(t *testing.T) {
+	want := map[Type]string{
+		Set: "set", Insert: "insert", Replace: "replace",
+		Delete: "delete", Patch: "patch", JSONPatch: "jsonpatch",
+	}
+	for typ, name := range want {
+		if got := typ.String(); got != name {
+			t.Errorf("%d.String() = %q, want %q", typ, got, name)
+		}
+		if !typ.Valid() {
+			t.Errorf("%s.Valid() = false", typ)
+		}
+		parsed, err := ParseType(name)
+		if err != nil || parsed != typ {
+			t.Errorf("ParseType(%q) = %v, %v; want %v", name, parsed, err, typ)
+		}
+	}
+}
+
+func TestSetIsTheZeroType(t *testing.T) {
+	var d Delta
+	if d.Type != Set {
+		t.Fatalf("zero Type is %s, want set", d.Type)
+	}
+}
+
+func TestUnknownTypeStringsWithNumber(t *testing.T) {
+	typ := Type(6)
+	if typ.Valid() {
+		t.Fatal("Type(6).Valid() = true")
+	}
+	if got := typ.String(); got != "Type(6)" {
+		t.Fatalf("String() = %q", got)
+	}
+}
+
+func TestParseTypeRejectsOtherNames(t *testing.T) {
+	for _, name := range []string{"", "Set", "SET", "merge-patch", "json-patch", "upsert", " set"} {
+		_, err := ParseType(name)
+		if !errors.Is(err, ErrUnknownType) {
+			t.Errorf("ParseType(%q) error = %v, want ErrUnknownType", name, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, `"`+name+`"`) || !strings.Contains(msg, "set, insert, replace, delete, patch, jsonpatch") {
+			t.Errorf("ParseType(%q) error %q should quote the name and list valid names", name, msg)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/merge"
+	"github.com/hkloudou/lake/v2/storage"
+)
+
+// ReadRequest asks for the current document of one catalog.
+type ReadRequest struct {
+	// Catalog names the document.
+	Catalog string
+	// GenerateSnap saves the folded document as a new snapshot when the read
+	// folded any delta, so that the next read starts from it. A failed save
+	// does not fail the read (see SnapshotInfo.SaveError).
+	GenerateSnap bool
+}
+
+// ReadResult is a catalog's document as of Version.
+type ReadResult struct {
+	// Data is the document as JSON text; it prints as text.
+	Data JSON
+	// Version is the newest delta the document includes (0 for a catalog
+	// with no deltas). A write whose version is <= Version is in Data.
+	Version int64
+	// Snapshot tells where the fold started and whether a snapshot was saved.
+	Snapshot SnapshotInfo
+	// Skipped lists deltas that could not apply to the document (a path
+	// through an array index out of range, a failing JSON patch). Every
+	// reader skips the same ones.
+	Skipped []SkippedDelta
+}
+
+// Decode unmarshals Data into v, like json.Unmarshal.
+func (r *ReadResult) Decode(v any) error {
+	return json.Unmarshal(r.Data, v)
+}
+
+// SnapshotInfo describes the snapshot side of a read.
+type SnapshotInfo struct {
+	// Version of the snapshot the fold started from; 0 when it started from
+	// the empty document.
+	Version int64
+	// Deltas is how many deltas were folded on top of it.
+	Deltas int
+	// Saved is true when this read saved a new snapshot at ReadResult.Version.
+	Saved bool
+	// SaveError says why a requested snapshot was not saved, if it was not.
+	SaveError error
+	// Fallback, when not empty, says why the latest snapshot could not be
+	// used and the document was folded from the log instead.
+	Fallback string
+}
+
+// SkippedDelta is a delta the fold did not apply, and why.
+type SkippedDelta struct {
+	Version int64
+	Field   string
+	Merge   string
+	Reason  string
+}
+
+// JSON is JSON text. It prints as text (fmt.Println(result.Data)) and
+// marshals as the JSON it holds.
+type JSON []byte
+
+// String returns the JSON text.
+func (j JSON) String() string { return string(j) }
+
+// MarshalJSON returns j itself ("null" when empty).
+func (j JSON) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("null"), nil
+	}
+	return j, nil
+}
+
+// UnmarshalJSON stores a copy of data.
+func (j *JSON) UnmarshalJSON(data []byte) error {
+	*j = append((*j)[:0], data...)
+	return nil
+}
+
+// snapshotBody is what a snapshot object holds.
+type snapshotBody struct {
+	Version  int64           `json:"version"`
+	Document json.RawMessage `json:"document"`
+}
+
+// errSnapshotInProgress is the SaveError of a read that found another save of
+// the same catalog running in this client.
+var errSnapshotInProgress = errors.New("lake: a snapshot of this catalog is already being saved by this client")
+
+// Read returns the catalog's current document: the latest snapshot with the
+// deltas after it folded in version order. A catalog never written to reads
+// as {} at version 0.
+func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error) {
+	if err := ValidateCatalog(req.Catalog); err != nil {
+		return nil, fmt.Errorf("lake: read: %w", err)
+	}
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
+	}
+	res, err := c.fold(ctx, idx, s.store, req.Catalog)
+	if err != nil {
+		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
+	}
+	if req.GenerateSnap && res.Snapshot.Deltas > 0 {
+		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, s.store, req.Catalog, res)
+		if res.Snapshot.SaveError != nil {
+			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", req.Catalog,
+				"version", res.Version, "error", res.Snapshot.SaveError)
+		}
+	}
+	return res, nil
+}
+
+func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string) (*ReadResult, error) {
+	head, deltas, err := idx.Read(ctx, catalog, 0)
+	if err != nil {
+		return nil, err
+	}
+	res := &ReadResult{}
+	var doc any = map[string]any{}
+	if head.Snapshot.Version > 0 {
+		snap, err := c.loadSnapshot(ctx, store, head.Snapshot)
+		switch {
+		case err == nil:
+			doc = snap
+			res.Version = head.Snapshot.Version
+			res.Snapshot.Version = head.Snapshot.Version
+		case errors.Is(err, ErrCorrupt), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrDecrypt):
+			// A snapshot is a cache: fold the deltas it covered from the log.
+			c.opt.Logger.Warn("lake: snapshot unusable, folding from the log", "catalog", catalog,
+				"snapshot", head.Snapshot.Key, "error", err)
+			res.Snapshot.Fallback = err.Error()
+			older, err := idx.Log(ctx, catalog, 0, head.Snapshot.Version)
+			if err != nil {
+				return nil, err
+			}
+			deltas = append(older, deltas...)
+		default:
+			return nil, err
+		}
+	}
+	bodies, err := c.fetchBodies(ctx, store, catalog, deltas)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range deltas {
+		t, err := merge.ParseType(d.Merge)
+		if err == nil {
+			var path merge.Path
+			if path, err = merge.ParsePath(d.Field); err == nil {
+				doc, err = merge.Apply(doc, merge.Delta{Type: t, Path: path, Value: bodies[i]})
+			}
+		}
+		switch {
+		case errors.Is(err, merge.ErrConflict):
+			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error()})
+		case err != nil:
+			return nil, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+				ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
+		}
+		res.Version = d.Version
+	}
+	res.Snapshot.Deltas = len(deltas)
+	data, err := merge.Encode(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
+	}
+	res.Data = data
+	return res, nil
+}
+
+func (c *Client) loadSnapshot(ctx context.Context, store storage.Storage, p index.SnapshotPointer) (any, error) {
+	raw, err := store.Get(ctx, p.Key)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", p.Key, storageError(err))
+	}
+	var body snapshotBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrCorrupt, p.Key, err)
+	}
+	if body.Version != p.Version {
+		return nil, fmt.Errorf("%w: snapshot %s holds version %d, the pointer says %d", ErrCorrupt, p.Key, body.Version, p.Version)
+	}
+	doc, err := merge.Decode(body.Document)
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot %s: %w", ErrCorrupt, p.Key, err)
+	}
+	if _, isObject := doc.(map[string]any); !isObject {
+		return nil, fmt.Errorf("%w: snapshot %s does not hold a JSON object", ErrCorrupt, p.Key)
+	}
+	return doc, nil
+}
+
+// fetchBodies gets the deltas' bodies concurrently, at most
+// Option.FetchConcurrency at a time; bodies[i] belongs to deltas[i].
+func (c *Client) fetchBodies(ctx context.Context, store storage.Storage, catalog string, deltas []index.Delta) ([][]byte, error) {
+	bodies := make([][]byte, len(deltas))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opt.FetchConcurrency)
+	for i, d := range deltas {
+		if d.BodyKey == "" {
+			continue
+		}
+		g.Go(func() error {
+			body, err := store.Get(gctx, d.BodyKey)
+			if errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("%w: catalog %q version %d field %q object %s: %w",
+					ErrBodyMissing, catalog, d.Version, d.Field, d.BodyKey, err)
+			}
+			if err != nil {
+				return fmt.Errorf("delta at version %d (object %s): %w", d.Version, d.BodyKey, storageError(err))
+			}
+			bodies[i] = body
+			return nil
+		})
+	}
+	return bodies, g.Wait()
+}
+
+// saveSnapshot stores res as the catalog's snapshot at res.Version and moves
+// the pointer to it if no newer snapshot got there first. At most one save
+// per catalog runs at a time in this client; a read that finds one running
+// does not wait for it.
+func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, res *ReadResult) (bool, error) {
+	if _, running := c.snapshotting.LoadOrStore(catalog, struct{}{}); running {
+		return false, errSnapshotInProgress
+	}
+	defer c.snapshotting.Delete(catalog)
+	body, err := json.Marshal(snapshotBody{Version: res.Version, Document: json.RawMessage(res.Data)})
+	if err != nil {
+		return false, err
+	}
+	p := index.SnapshotPointer{Version: res.Version, Key: snapshotKey(catalog, res.Version)}
+	if err := store.Put(ctx, p.Key, body); err != nil {
+		return false, storageError(err)
+	}
+	moved, err := idx.SaveSnapshot(ctx, catalog, p)
+	if err != nil {
+		return false, err
+	}
+	if !moved {
+		// A newer snapshot won; this object is unreferenced.
+		if err := store.Delete(ctx, p.Key); err != nil {
+			c.opt.Logger.Debug("lake: could not delete unused snapshot", "key", p.Key, "error", err)
+		}
+	}
+	return moved, nil
+}

@@ -1,0 +1,284 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Encrypted is a Storage decorator that encrypts every object with AES-256-GCM
+// before handing it to the inner Storage, and decrypts it again on Get.
+//
+// # Object format, version 1
+//
+// An encrypted object is a 33-byte header followed by the GCM output:
+//
+//	offset  size  field
+//	0       4     magic "LAKE"
+//	4       1     format version, 1
+//	5       16    salt for the key derivation
+//	21      12    nonce, random for every object
+//	33      n+16  AES-256-GCM ciphertext of the n plaintext bytes, then the 16-byte tag
+//
+// The key is derived from the password and the salt with argon2id
+// (golang.org/x/crypto/argon2.IDKey) using the kdf* constants below. The
+// additional authenticated data is the 33-byte header followed by the object
+// key, so an object copied or renamed to another key, or one whose header
+// was altered, fails to decrypt.
+//
+// Everything in this list, the KDF parameters included, belongs to version 1.
+// To change any of it, add a new version byte, write only the new version,
+// and keep a reader for every older version: Get dispatches on the version
+// byte and refuses versions it does not know with an error that names them.
+//
+// # Salts and keys
+//
+// Each Encrypted draws one random salt in NewEncrypted and uses it for all of
+// its writes, so the (deliberately slow) KDF runs once per instance for
+// writing. Objects written by other instances carry other salts: Get derives
+// the key for a foreign salt once, even under concurrent Gets, and caches it
+// in a small bounded cache (keyCacheSize entries). With a random 96-bit nonce
+// per object a single key is good for about 2^32 objects; every instance
+// starts a fresh key.
+//
+// # Objects written before encryption
+//
+// Get returns an object that does not begin with the magic "LAKE" exactly as
+// stored. This plaintext passthrough keeps a lake readable after encryption
+// is turned on: objects written earlier stay readable and new ones are
+// encrypted. The cost is ambiguity: an object that begins with "LAKE" is
+// always treated as encrypted. Lake's plaintext bodies are JSON, which never
+// begins with "LAKE", so a Lake body is never misread. The passthrough also
+// means that an encrypted object damaged inside its first four bytes, or cut
+// to fewer than four bytes, comes back as raw non-plaintext bytes rather
+// than as ErrDecrypt; a JSON decoder rejects them.
+//
+// Every other failure to open an object (a wrong password, any changed byte
+// after the magic, a truncated object, an unknown format version) is an
+// error wrapping ErrDecrypt that names the object key. Get never returns
+// bytes that did not pass authentication, except through the passthrough.
+//
+// An Encrypted is safe for concurrent use.
+type Encrypted struct {
+	inner    Storage
+	password []byte
+
+	salt [encSaltSize]byte // this instance's salt, used for every Put
+	own  cipher.AEAD       // key derived from password and salt
+
+	mu     sync.RWMutex
+	cache  map[[encSaltSize]byte]cipher.AEAD // keys for foreign salts
+	flight singleflight.Group                // one derivation per salt at a time
+	kdfSem chan struct{}                     // bounds concurrent derivations (each uses kdfMemoryKiB)
+
+	derivations atomic.Int64 // KDF runs so far, for tests
+}
+
+// Format version 1. Changing any of these values changes the format: bump
+// encVersion and keep reading the old one.
+const (
+	encMagic      = "LAKE"
+	encVersion    = 1
+	encSaltSize   = 16
+	encNonceSize  = 12 // the standard GCM nonce size
+	encTagSize    = 16 // the standard GCM tag size
+	encHeaderSize = len(encMagic) + 1 + encSaltSize + encNonceSize
+
+	kdfTime      = 1         // argon2id passes
+	kdfMemoryKiB = 64 * 1024 // argon2id memory, 64 MiB
+	kdfThreads   = 2         // argon2id parallelism
+	kdfKeySize   = 32        // AES-256
+)
+
+const (
+	// keyCacheSize caps how many keys for foreign salts an Encrypted keeps.
+	// A lake normally holds objects from a handful of writer processes.
+	keyCacheSize = 64
+	// maxConcurrentKDF caps derivations running at once, so that objects
+	// with many distinct salts cannot make Get allocate unbounded memory.
+	maxConcurrentKDF = 2
+)
+
+// NewEncrypted returns a Storage that encrypts every object with AES-256-GCM
+// before handing it to inner and decrypts on Get. It derives the write key
+// from password and a fresh random salt, which takes a noticeable moment and
+// 64 MiB of memory once. The password must not be empty.
+func NewEncrypted(inner Storage, password string) (*Encrypted, error) {
+	if inner == nil {
+		return nil, errors.New("storage: encrypted storage needs an inner storage")
+	}
+	if password == "" {
+		return nil, errors.New("storage: encrypted storage needs a non-empty password")
+	}
+	e := &Encrypted{
+		inner:    inner,
+		password: []byte(password),
+		cache:    make(map[[encSaltSize]byte]cipher.AEAD),
+		kdfSem:   make(chan struct{}, maxConcurrentKDF),
+	}
+	if _, err := rand.Read(e.salt[:]); err != nil {
+		return nil, fmt.Errorf("storage: encrypted storage: generate salt: %w", err)
+	}
+	own, err := e.derive(e.salt)
+	if err != nil {
+		return nil, err
+	}
+	e.own = own
+	return e, nil
+}
+
+// Put encrypts data under this instance's key, with a fresh random nonce and
+// the object key as additional data, and stores the result in inner.
+func (e *Encrypted) Put(ctx context.Context, key string, data []byte) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	out := make([]byte, encHeaderSize, encHeaderSize+len(data)+encTagSize)
+	copy(out, encMagic)
+	out[len(encMagic)] = encVersion
+	copy(out[5:], e.salt[:])
+	nonce := out[5+encSaltSize : encHeaderSize]
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("storage: put %s: generate nonce: %w", key, err)
+	}
+	out = e.own.Seal(out, nonce, data, additionalData(out[:encHeaderSize], key))
+	return e.inner.Put(ctx, key, out)
+}
+
+// Get reads the object under key from inner and decrypts it. An object
+// without the "LAKE" magic is returned as stored (see the type's comment);
+// an object that cannot be opened yields an error wrapping ErrDecrypt.
+// ErrNotFound from inner is passed through.
+func (e *Encrypted) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	data, err := e.inner.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(data, []byte(encMagic)) {
+		return data, nil // written before encryption was turned on
+	}
+	if len(data) == len(encMagic) {
+		return nil, fmt.Errorf("%w: %s: truncated object (%d bytes)", ErrDecrypt, key, len(data))
+	}
+	if v := data[len(encMagic)]; v != encVersion {
+		return nil, fmt.Errorf("%w: %s: unknown encryption format version %d (this build reads version %d)",
+			ErrDecrypt, key, v, encVersion)
+	}
+	if len(data) < encHeaderSize+encTagSize {
+		return nil, fmt.Errorf("%w: %s: truncated object (%d bytes, at least %d needed)",
+			ErrDecrypt, key, len(data), encHeaderSize+encTagSize)
+	}
+	var salt [encSaltSize]byte
+	copy(salt[:], data[5:])
+	aead, err := e.keyFor(salt)
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: %w", key, err)
+	}
+	nonce := data[5+encSaltSize : encHeaderSize]
+	plain, err := aead.Open(nil, nonce, data[encHeaderSize:], additionalData(data[:encHeaderSize], key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrDecrypt, key)
+	}
+	return plain, nil
+}
+
+// Delete removes key from inner.
+func (e *Encrypted) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	return e.inner.Delete(ctx, key)
+}
+
+// String reports "encrypted(" + Kind(inner) + ")", e.g. "encrypted(local)".
+func (e *Encrypted) String() string { return "encrypted(" + Kind(e.inner) + ")" }
+
+// additionalData is the GCM additional data: the header, then the object key.
+func additionalData(header []byte, key string) []byte {
+	ad := make([]byte, 0, len(header)+len(key))
+	ad = append(ad, header...)
+	return append(ad, key...)
+}
+
+// keyFor returns the AEAD for salt: this instance's own key, a cached one,
+// or a freshly derived one. Concurrent calls for the same new salt share one
+// derivation.
+func (e *Encrypted) keyFor(salt [encSaltSize]byte) (cipher.AEAD, error) {
+	if salt == e.salt {
+		return e.own, nil
+	}
+	if aead, ok := e.cached(salt); ok {
+		return aead, nil
+	}
+	v, err, _ := e.flight.Do(string(salt[:]), func() (any, error) {
+		// A flight that finished between the lookup above and this call
+		// has already filled the cache.
+		if aead, ok := e.cached(salt); ok {
+			return aead, nil
+		}
+		aead, err := e.derive(salt)
+		if err != nil {
+			return nil, err
+		}
+		e.remember(salt, aead)
+		return aead, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(cipher.AEAD), nil
+}
+
+func (e *Encrypted) cached(salt [encSaltSize]byte) (cipher.AEAD, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	aead, ok := e.cache[salt]
+	return aead, ok
+}
+
+// remember caches aead for salt, dropping an arbitrary entry when the cache
+// is full; a dropped key is derived again when next needed.
+func (e *Encrypted) remember(salt [encSaltSize]byte, aead cipher.AEAD) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.cache[salt]; !ok && len(e.cache) >= keyCacheSize {
+		for k := range e.cache {
+			delete(e.cache, k)
+			break
+		}
+	}
+	e.cache[salt] = aead
+}
+
+// derive runs argon2id over the password and salt and returns an
+// AES-256-GCM AEAD for the resulting key.
+func (e *Encrypted) derive(salt [encSaltSize]byte) (cipher.AEAD, error) {
+	e.kdfSem <- struct{}{}
+	key := argon2.IDKey(e.password, salt[:], kdfTime, kdfMemoryKiB, kdfThreads, kdfKeySize)
+	<-e.kdfSem
+	e.derivations.Add(1)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("storage: encrypted storage: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("storage: encrypted storage: %w", err)
+	}
+	return aead, nil
+}

@@ -1,0 +1,73 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Memory keeps objects in the process's memory. Bodies do not survive the
+// process and are invisible to other processes: a second process that shares
+// the meta store sees the index entries but gets ErrNotFound for the bodies.
+// It is the fallback when no storage is configured, and handy in tests.
+type Memory struct {
+	mu      sync.RWMutex
+	objects map[string][]byte
+}
+
+// NewMemoryStorage returns an empty in-process object store.
+func NewMemoryStorage() *Memory {
+	return &Memory{objects: make(map[string][]byte)}
+}
+
+// Put stores a private copy of data under key.
+func (m *Memory) Put(ctx context.Context, key string, data []byte) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stored := append([]byte(nil), data...)
+	m.mu.Lock()
+	m.objects[key] = stored
+	m.mu.Unlock()
+	return nil
+}
+
+// Get returns a copy of the bytes under key, or ErrNotFound.
+func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	data, ok := m.objects[key]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return append([]byte(nil), data...), nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.objects, key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Len reports how many objects are stored.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.objects)
+}
+
+func (m *Memory) String() string { return "memory" }

@@ -1,0 +1,85 @@
+// Package storage keeps Lake's bytes: every delta body and every snapshot body
+// is an immutable object, written once under a key and never changed.
+//
+// One interface, one file per backend (memory.go, local.go), and decorators
+// that are themselves a Storage (encrypted.go). Keys are slash-separated
+// relative paths such as "users/0192f0c1-....json"; Lake builds them from
+// validated catalog names, and backends still refuse keys that could escape
+// their root (ErrInvalidKey).
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Storage is an object store. All methods are safe for concurrent use and
+// idempotent: putting the same key twice with the same bytes, or deleting a
+// missing key, is not an error.
+type Storage interface {
+	// Put stores data under key. When it returns nil the object is durable
+	// and complete; a failed Put never leaves a partial object visible to Get.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the bytes stored under key, or an error wrapping
+	// ErrNotFound when there is no such object.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes key. A missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+var (
+	// ErrNotFound means no object is stored under the key.
+	ErrNotFound = errors.New("storage: object not found")
+	// ErrInvalidKey means the key is empty, absolute, or could escape the
+	// store's root (a ".." segment, a NUL byte, a backslash).
+	ErrInvalidKey = errors.New("storage: invalid object key")
+	// ErrDecrypt means an encrypted object could not be opened: the password
+	// is wrong or the object was altered.
+	ErrDecrypt = errors.New("storage: cannot decrypt object (wrong password or tampered object)")
+)
+
+// Kind names the backend behind s ("memory", "local", "encrypted(local)" ...)
+// for logs and for Client.StorageKind. A Storage that is not a fmt.Stringer is
+// reported as "custom".
+func Kind(s Storage) string {
+	if k, ok := s.(interface{ String() string }); ok {
+		return k.String()
+	}
+	return "custom"
+}
+
+// maxKeyBytes bounds a key so that every backend (file systems cap a name at
+// 255 bytes and a path at 4096; S3 caps keys at 1024) can hold it.
+const maxKeyBytes = 1024
+
+// CheckKey returns an error wrapping ErrInvalidKey unless key is a clean,
+// relative, slash-separated path: no empty, "." or ".." segment, no leading
+// slash, no backslash or NUL, valid UTF-8, at most 1024 bytes with segments
+// of at most 255 bytes.
+func CheckKey(key string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > maxKeyBytes:
+		return bad("longer than 1024 bytes")
+	case !utf8.ValidString(key):
+		return bad("not valid UTF-8")
+	case strings.ContainsAny(key, "\x00\\"):
+		return bad("contains NUL or backslash")
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch {
+		case seg == "":
+			return bad("empty path segment (leading, trailing or double slash)")
+		case seg == "." || seg == "..":
+			return bad(`"." or ".." segment`)
+		case len(seg) > 255:
+			return bad("path segment longer than 255 bytes")
+		}
+	}
+	return nil
+}

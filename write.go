@@ -1,0 +1,150 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/merge"
+	"github.com/hkloudou/lake/v2/storage"
+)
+
+// MergeType says how a delta's value combines with the document at its
+// field. The zero value is MergeSet.
+type MergeType = merge.Type
+
+// The merge types. See the merge package for the exact rules, including what
+// happens when a path meets a value of another type.
+const (
+	// MergeSet creates or overwrites the value at the field, creating
+	// parent objects (and replacing a scalar parent with an object).
+	MergeSet = merge.Set
+	// MergeInsert sets the value only if the field is absent (MySQL JSON_INSERT).
+	MergeInsert = merge.Insert
+	// MergeReplace sets the value only if the field is present (MySQL JSON_REPLACE).
+	MergeReplace = merge.Replace
+	// MergeDelete removes the field; the value is ignored.
+	MergeDelete = merge.Delete
+	// MergePatch applies the value as an RFC 7396 JSON merge patch to the
+	// value at the field.
+	MergePatch = merge.Patch
+	// MergeJSONPatch applies the value, a list of RFC 6902 operations, to the
+	// value at the field.
+	MergeJSONPatch = merge.JSONPatch
+)
+
+// ParseMergeType returns the merge type named "set", "insert", "replace",
+// "delete", "patch" or "jsonpatch".
+func ParseMergeType(name string) (MergeType, error) { return merge.ParseType(name) }
+
+// WriteRequest is one delta: a value for one field of one catalog.
+type WriteRequest struct {
+	// Catalog names the document (see ValidateCatalog).
+	Catalog string
+	// Field is the path of the value in the document: dotted
+	// ("profile.name"; "a\.b" is the key "a.b"), a JSON Pointer when it starts
+	// with "/" ("/profile/name"), or "" for the whole document.
+	Field string
+	// Value is marshaled with encoding/json; a json.RawMessage or lake.JSON
+	// is taken as JSON text as it is. Ignored by MergeDelete.
+	Value any
+	// MergeType says how Value combines with the document (default MergeSet).
+	MergeType MergeType
+}
+
+// Write stores one delta. When it returns nil the delta is committed: every
+// later Read, from any client of the lake, includes it (until a later delta
+// overrides it). Invalid input returns an error and writes nothing.
+func (c *Client) Write(ctx context.Context, req WriteRequest) error {
+	_, err := c.WriteVersion(ctx, req)
+	return err
+}
+
+// WriteVersion is Write that also returns the version the delta was
+// committed at. A Read whose result has Version >= it includes the delta.
+func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, error) {
+	d, body, err := c.prepare(req)
+	if err != nil {
+		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
+	}
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
+	}
+	// The body goes first and the index entry second, so that a committed
+	// entry always points at a complete body. A failure in between leaves
+	// only an unreferenced object.
+	if body != nil {
+		d.BodyKey = deltaKey(req.Catalog)
+		if err := s.store.Put(ctx, d.BodyKey, body); err != nil {
+			return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, storageError(err))
+		}
+	}
+	version, err := idx.Commit(ctx, req.Catalog, d)
+	if err != nil {
+		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
+	}
+	return version, nil
+}
+
+// prepare validates a request and encodes its body (nil for a delete).
+func (c *Client) prepare(req WriteRequest) (index.Delta, []byte, error) {
+	if err := ValidateCatalog(req.Catalog); err != nil {
+		return index.Delta{}, nil, err
+	}
+	if !req.MergeType.Valid() {
+		return index.Delta{}, nil, fmt.Errorf("%w: %v", ErrUnknownMergeType, req.MergeType)
+	}
+	path, err := merge.ParsePath(req.Field)
+	if err != nil {
+		return index.Delta{}, nil, err
+	}
+	var body []byte
+	if req.MergeType != MergeDelete {
+		if body, err = encodeValue(req.Value); err != nil {
+			return index.Delta{}, nil, err
+		}
+		if len(body) > c.opt.MaxBodySize {
+			return index.Delta{}, nil, fmt.Errorf("%w: %d bytes, the limit is %d (Option.MaxBodySize)",
+				ErrBodyTooLarge, len(body), c.opt.MaxBodySize)
+		}
+	}
+	if err := merge.Check(merge.Delta{Type: req.MergeType, Path: path, Value: body}); err != nil {
+		return index.Delta{}, nil, err
+	}
+	return index.Delta{Field: req.Field, Merge: req.MergeType.String()}, body, nil
+}
+
+func encodeValue(v any) ([]byte, error) {
+	switch raw := v.(type) {
+	case json.RawMessage:
+		return validJSON(raw)
+	case JSON:
+		return validJSON(raw)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidValue, err)
+	}
+	return data, nil
+}
+
+func validJSON(raw []byte) ([]byte, error) {
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("%w: not valid JSON text", ErrInvalidValue)
+	}
+	return raw, nil
+}
+
+// storageError marks object-store failures other than "not found" and
+// decryption failures as ErrStorageUnavailable.
+func storageError(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrDecrypt),
+		errors.Is(err, context.Canceled), errors.Is(err, ErrStorageUnavailable):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
+}
