@@ -59,6 +59,9 @@ type Option struct {
 	Logger *slog.Logger
 }
 
+// openIndex is index.Open; tests wrap it to count meta-store calls.
+var openIndex = index.Open
+
 // NewOption returns the defaults.
 func NewOption() Option {
 	return Option{
@@ -145,7 +148,7 @@ func (c *Client) index(ctx context.Context) (index.Index, error) {
 	if c.idx != nil {
 		return c.idx, nil
 	}
-	idx, err := index.Open(ctx, c.metaURL, index.Options{KeyPrefix: c.opt.KeyPrefix})
+	idx, err := openIndex(ctx, c.metaURL, index.Options{KeyPrefix: c.opt.KeyPrefix})
 	if err != nil {
 		return nil, err
 	}

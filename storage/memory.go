@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -68,6 +69,18 @@ func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.objects)
+}
+
+// Keys returns the stored keys in sorted order.
+func (m *Memory) Keys() []string {
+	m.mu.RLock()
+	keys := make([]string, 0, len(m.objects))
+	for k := range m.objects {
+		keys = append(keys, k)
+	}
+	m.mu.RUnlock()
+	slices.Sort(keys)
+	return keys
 }
 
 func (m *Memory) String() string { return "memory" }

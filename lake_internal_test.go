@@ -1,0 +1,63 @@
+package lake
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/internal/redistest"
+)
+
+// countingIndex counts the config loads that reach the real Redis index.
+type countingIndex struct {
+	index.Index
+	loads *atomic.Int64
+}
+
+func (c countingIndex) LoadConfig(ctx context.Context) ([]byte, error) {
+	c.loads.Add(1)
+	return c.Index.LoadConfig(ctx)
+}
+
+func TestHundredConcurrentFirstOperationsLoadTheConfigOnce(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	var loads, opens atomic.Int64
+	openIndex = func(ctx context.Context, metaURL string, opts index.Options) (index.Index, error) {
+		opens.Add(1)
+		idx, err := index.Open(ctx, metaURL, opts)
+		if err != nil {
+			return nil, err
+		}
+		return countingIndex{Index: idx, loads: &loads}, nil
+	}
+	t.Cleanup(func() { openIndex = index.Open })
+
+	client := NewLake(url, func(o *Option) { o.KeyPrefix = prefix })
+	defer client.Close()
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range 100 {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			var err error
+			if i%2 == 0 {
+				err = client.Write(context.Background(), WriteRequest{Catalog: "c", Field: "f", Value: i})
+			} else {
+				_, err = client.Read(context.Background(), ReadRequest{Catalog: "c"})
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	start.Done()
+	done.Wait()
+	if loads.Load() != 1 || opens.Load() != 1 {
+		t.Fatalf("100 concurrent first operations made %d config GETs and %d connections, want 1 and 1", loads.Load(), opens.Load())
+	}
+}

@@ -1,0 +1,303 @@
+package lake_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/storage"
+)
+
+func TestConcurrentWritersAndSnapshottingReadersLoseNothing(t *testing.T) {
+	const writers, each = 32, 500
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	// Two clients share the bodies, as two processes sharing an object store would.
+	writerClient := l.client(withStorage(store))
+	readerClient := l.client(withStorage(store))
+	ctx := context.Background()
+
+	versions := make([][]int64, writers)
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	readerErrs := make(chan error, 4)
+	for r := range 4 {
+		go func() {
+			client := []*lake.Client{writerClient, readerClient}[r%2]
+			var last int64
+			for !stop.Load() {
+				res, err := client.Read(ctx, lake.ReadRequest{Catalog: "load", GenerateSnap: true})
+				if err != nil {
+					readerErrs <- err
+					return
+				}
+				if res.Version < last {
+					readerErrs <- fmt.Errorf("reader went back from version %d to %d", last, res.Version)
+					return
+				}
+				last = res.Version
+			}
+			readerErrs <- nil
+		}()
+	}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v, err := writerClient.WriteVersion(ctx, lake.WriteRequest{Catalog: "load", Field: fmt.Sprintf("w%d.f%d", w, i), Value: w*each + i})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				versions[w] = append(versions[w], v)
+			}
+		}()
+	}
+	wg.Wait()
+	stop.Store(true)
+	for range 4 {
+		if err := <-readerErrs; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	seen := map[int64]bool{}
+	for w, vs := range versions {
+		for i, v := range vs {
+			if i > 0 && v <= vs[i-1] {
+				t.Fatalf("writer %d: version %d after %d", w, v, vs[i-1])
+			}
+			if seen[v] {
+				t.Fatalf("version %d allocated twice", v)
+			}
+			seen[v] = true
+		}
+	}
+	res := mustRead(t, readerClient, lake.ReadRequest{Catalog: "load"})
+	var doc map[string]map[string]int
+	if err := res.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for w := range writers {
+		for i := range len(versions[w]) {
+			if got, ok := doc[fmt.Sprint("w", w)][fmt.Sprint("f", i)]; !ok || got != w*each+i {
+				t.Fatalf("acknowledged write w%d.f%d = %d is missing or wrong (%v)", w, i, w*each+i, got)
+			}
+			count++
+		}
+	}
+	if count != writers*each || len(res.Skipped) != 0 {
+		t.Fatalf("%d acknowledged writes, %d skipped", count, len(res.Skipped))
+	}
+	if l.snapshotVersion("load") == 0 {
+		t.Fatal("no snapshot was saved by the readers")
+	}
+}
+
+func TestTheHighestVersionWinsForEveryReader(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	writer := l.client(withStorage(store))
+	ctx := context.Background()
+	type write struct {
+		version int64
+		value   string
+	}
+	var mu sync.Mutex
+	var writes []write
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				value := fmt.Sprintf("g%d-%d", g, i)
+				v, err := writer.WriteVersion(ctx, lake.WriteRequest{Catalog: "order", Field: "winner", Value: value})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				writes = append(writes, write{v, value})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	best := writes[0]
+	for _, w := range writes {
+		if w.version > best.version {
+			best = w
+		}
+	}
+	want := fmt.Sprintf(`{"winner":%q}`, best.value)
+	for i, req := range []lake.ReadRequest{{Catalog: "order"}, {Catalog: "order", GenerateSnap: true}, {Catalog: "order"}} {
+		for _, reader := range []*lake.Client{writer, l.client(withStorage(store))} {
+			res := mustRead(t, reader, req)
+			if res.Data.String() != want || res.Version != best.version {
+				t.Fatalf("read %d: got %s at %d, want %s at %d", i, res.Data, res.Version, want, best.version)
+			}
+		}
+	}
+}
+
+func TestAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T) {
+	store := &countingStorage{Storage: storage.NewMemoryStorage()}
+	client := newTestLake(t).client(withStorage(store))
+	for i := range 20 {
+		mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
+	}
+	first := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	if snaps, deltas := countSnapshots(store.fetched()); snaps != 0 || deltas != 20 || !first.Snapshot.Saved {
+		t.Fatalf("first read fetched %d snapshots and %d deltas (%+v)", snaps, deltas, first.Snapshot)
+	}
+	for i := range 3 {
+		mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("g", i), Value: i})
+	}
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "f0", MergeType: lake.MergeDelete})
+	res := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	snaps, deltas := countSnapshots(store.fetched())
+	if snaps != 1 || deltas != 3 {
+		t.Fatalf("read after the snapshot fetched %d snapshots and %d delta bodies, want 1 and 3 (a delete has no body)", snaps, deltas)
+	}
+	if res.Snapshot.Version != first.Version || res.Snapshot.Deltas != 4 || strings.Contains(res.Data.String(), `"f0"`) {
+		t.Fatalf("got %s (%+v)", res.Data, res.Snapshot)
+	}
+}
+
+func TestASnapshotIsSavedOnlyWhenThereIsSomethingNew(t *testing.T) {
+	l := newTestLake(t)
+	client := l.client()
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	if !mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true}).Snapshot.Saved {
+		t.Fatal("first snapshot not saved")
+	}
+	again := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	if again.Snapshot.Saved || again.Snapshot.Deltas != 0 {
+		t.Fatalf("an unchanged document saved another snapshot: %+v", again.Snapshot)
+	}
+}
+
+func TestConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	writer := l.client(withStorage(store))
+	ctx := context.Background()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				if err := writer.Write(ctx, lake.WriteRequest{Catalog: "snap", Field: fmt.Sprint("f", i%50), Value: i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	// Several clients (as several processes would) race to save snapshots.
+	var saved atomic.Int64
+	for r := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reader := l.client(withStorage(store))
+			for range 40 {
+				res, err := reader.Read(ctx, lake.ReadRequest{Catalog: "snap", GenerateSnap: true})
+				if err != nil {
+					t.Error(r, err)
+					return
+				}
+				if res.Snapshot.Saved {
+					saved.Add(1)
+				}
+			}
+		}()
+	}
+	var last int64
+	for saved.Load() < 20 && !t.Failed() {
+		v := l.snapshotVersion("snap")
+		if v < last {
+			t.Fatalf("snapshot pointer moved back from %d to %d", last, v)
+		}
+		last = v
+	}
+	stop.Store(true)
+	wg.Wait()
+	// The final snapshot plus deltas equals the fold of the whole log.
+	fromSnapshot := mustRead(t, writer, lake.ReadRequest{Catalog: "snap"})
+	fromLog := mustRead(t, l.client(withStorage(withoutSnapshots{store})), lake.ReadRequest{Catalog: "snap"})
+	if fromSnapshot.Data.String() != fromLog.Data.String() || fromSnapshot.Version != fromLog.Version {
+		t.Fatalf("snapshot fold %s@%d differs from log fold %s@%d", fromSnapshot.Data, fromSnapshot.Version, fromLog.Data, fromLog.Version)
+	}
+	if fromLog.Snapshot.Fallback == "" {
+		t.Fatal("the log fold should report that it fell back")
+	}
+}
+
+// withoutSnapshots hides snapshot objects, as if they had been deleted.
+type withoutSnapshots struct{ storage.Storage }
+
+func (w withoutSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
+	if strings.Contains(key, "/snapshots/") {
+		return nil, fmt.Errorf("%w: %s", storage.ErrNotFound, key)
+	}
+	return w.Storage.Get(ctx, key)
+}
+
+func TestACorruptSnapshotFallsBackToTheLog(t *testing.T) {
+	store := storage.NewMemoryStorage()
+	client := newTestLake(t).client(withStorage(store))
+	ctx := context.Background()
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	snap := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "b", Value: 2})
+	// Overwrite the snapshot object with garbage, through the backend.
+	var snapshotKey string
+	for _, k := range store.Keys() {
+		if strings.Contains(k, "/snapshots/") {
+			snapshotKey = k
+		}
+	}
+	store.Put(ctx, snapshotKey, []byte(`{"version":1,"document":`))
+	res := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	if res.Data.String() != `{"a":1,"b":2}` || res.Snapshot.Fallback == "" || res.Snapshot.Version != 0 || snap.Version == 0 {
+		t.Fatalf("got %s (%+v)", res.Data, res.Snapshot)
+	}
+}
+
+func TestAFailedSnapshotSaveDoesNotFailTheRead(t *testing.T) {
+	store := &countingStorage{Storage: storage.NewMemoryStorage(), failPut: func(key string) error {
+		if strings.Contains(key, "/snapshots/") {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	l := newTestLake(t)
+	client := l.client(withStorage(store))
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	res := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	if res.Data.String() != `{"a":1}` || res.Snapshot.Saved || !errors.Is(res.Snapshot.SaveError, lake.ErrStorageUnavailable) {
+		t.Fatalf("got %s (%+v)", res.Data, res.Snapshot)
+	}
+	if l.snapshotVersion("c") != 0 {
+		t.Fatal("the pointer moved to a snapshot that was not stored")
+	}
+}
+
+func TestReadYourWritesByVersion(t *testing.T) {
+	client := newTestLake(t).client()
+	v := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	if res := mustRead(t, client, lake.ReadRequest{Catalog: "c"}); res.Version < v {
+		t.Fatalf("read version %d is older than the acknowledged write %d", res.Version, v)
+	}
+}

@@ -1,0 +1,47 @@
+# Sourced by the scripts: find or start a Redis.
+
+# redis_answers URL: true if a Redis at URL answers PING.
+redis_answers() {
+  local hostport host port
+  hostport="${1#*://}"; hostport="${hostport##*@}"; hostport="${hostport%%/*}"; hostport="${hostport%%\?*}"
+  host="${hostport%:*}"; port="${hostport##*:}"
+  [ "$host" = "$hostport" ] && port=6379
+  [ -z "$host" ] && host=127.0.0.1
+  local reply=""
+  if exec 3<>"/dev/tcp/$host/$port" 2>/dev/null; then
+    printf 'PING\r\n' >&3
+    read -r -t 2 reply <&3 || true
+    exec 3>&-
+  fi
+  [[ "$reply" == +PONG* || "$reply" == -NOAUTH* ]]
+}
+
+ensure_redis_server() {
+  command -v redis-server >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "redis: installing redis-server from Debian packages" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  fi
+  command -v redis-server >/dev/null || { echo "redis: redis-server is not installed and could not be installed" >&2; return 1; }
+}
+
+# start_throwaway_redis: starts redis-server on a free loopback port, without
+# persistence, stopped when the calling shell exits. Sets THROWAWAY_REDIS_URL.
+start_throwaway_redis() {
+  ensure_redis_server
+  local port dir
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))"
+  dir="$(mktemp -d)"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --daemonize no \
+    --logfile "$dir/redis.log" &
+  THROWAWAY_REDIS_PID=$!
+  trap 'kill "$THROWAWAY_REDIS_PID" 2>/dev/null; rm -rf "'"$dir"'"' EXIT
+  THROWAWAY_REDIS_URL="redis://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    redis_answers "$THROWAWAY_REDIS_URL" && return 0
+    sleep 0.1
+  done
+  echo "redis: redis-server did not start on port $port:" >&2
+  cat "$dir/redis.log" >&2
+  return 1
+}
