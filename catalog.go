@@ -40,10 +40,11 @@ func ValidateCatalog(name string) error {
 //	<catalog>/<uuid>.json                          a delta body
 //	<catalog>/snapshots/<version>-<uuid>.json      a snapshot body
 //
-// UUIDs are version 7, so a catalog's objects list in time order.
-func deltaKey(catalog string) string {
-	return catalog + "/" + uuid.Must(uuid.NewV7()).String() + ".json"
-}
+// UUIDs are version 7, so a catalog's objects list in time order. A delta's
+// UUID is also its ID in the log.
+func newDeltaID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func deltaKey(catalog, id string) string { return catalog + "/" + id + ".json" }
 
 func snapshotKey(catalog string, version int64) string {
 	return catalog + "/snapshots/" + strconv.FormatInt(version, 10) + "-" + uuid.Must(uuid.NewV7()).String() + ".json"

@@ -316,7 +316,7 @@ func sameStorage(a, b *config.Config) bool {
 // probe proves a store can keep and return an object before a config that
 // names it is stored.
 func probe(ctx context.Context, store storage.Storage) error {
-	key := "_lake/probe/" + deltaKey("p")[2:]
+	key := "_lake/probe/" + newDeltaID() + ".json"
 	want := []byte(`{"probe":true}`)
 	if err := store.Put(ctx, key, want); err != nil {
 		return fmt.Errorf("%w: probe put: %w", ErrStorageUnavailable, err)

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,10 @@ func TestHundredConcurrentFirstOperationsLoadTheConfigOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { openIndex = index.Open })
 
-	client := NewLake(url, func(o *Option) { o.KeyPrefix = prefix })
+	client := NewLake(url, func(o *Option) {
+		o.KeyPrefix = prefix
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
 	defer client.Close()
 	var start, done sync.WaitGroup
 	start.Add(1)

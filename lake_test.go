@@ -277,7 +277,7 @@ func TestCloseReleasesTheClient(t *testing.T) {
 func TestAStoppedRedisIsMetaUnavailableAndLosesNothingAcknowledged(t *testing.T) {
 	server := redistest.StartServer(t, "--appendonly", "yes", "--appendfsync", "always")
 	mem := storage.NewMemoryStorage()
-	client := lake.NewLake(server.URL, withStorage(mem))
+	client := lake.NewLake(server.URL, withStorage(mem), func(o *lake.Option) { o.Logger = slog.New(slog.DiscardHandler) })
 	defer client.Close()
 	ctx := context.Background()
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "before", Value: 1})

@@ -76,8 +76,9 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	// The body goes first and the index entry second, so that a committed
 	// entry always points at a complete body. A failure in between leaves
 	// only an unreferenced object.
+	d.ID = newDeltaID()
 	if body != nil {
-		d.BodyKey = deltaKey(req.Catalog)
+		d.BodyKey = deltaKey(req.Catalog, d.ID)
 		if err := s.store.Put(ctx, d.BodyKey, body); err != nil {
 			return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, storageError(err))
 		}

@@ -191,3 +191,23 @@ func TestABodyMissingFromStorageIsNamedByTheRead(t *testing.T) {
 		}
 	}
 }
+
+func TestIdenticalDeltasAreEachKeptInTheLog(t *testing.T) {
+	l := newTestLake(t)
+	client := l.client()
+	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", Value: 1})
+	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", MergeType: lake.MergeDelete})
+	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", Value: 5, MergeType: lake.MergeInsert})
+	if res := mustRead(t, client, lake.ReadRequest{Catalog: "h"}); res.Data.String() != `{"a":5}` {
+		t.Fatalf("got %s", res.Data)
+	}
+	// A second, identical delete must not replace the first one in the log
+	// (which would change what the insert above saw).
+	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", MergeType: lake.MergeDelete})
+	if n := l.logLen("h"); n != 4 {
+		t.Fatalf("log holds %d entries, want 4", n)
+	}
+	if res := mustRead(t, client, lake.ReadRequest{Catalog: "h"}); res.Data.String() != `{}` {
+		t.Fatalf("got %s", res.Data)
+	}
+}

@@ -31,6 +31,10 @@ type Delta struct {
 	// Version is the delta's place in the catalog's total order, allocated
 	// by the meta store at commit. Ignored by Commit.
 	Version int64
+	// ID is unique per delta (the writer makes it). It makes every log
+	// entry distinct, and a commit that is retried after a network error
+	// idempotent: the second attempt finds the entry and returns its version.
+	ID string
 	// Field is the field path as the writer gave it.
 	Field string
 	// Merge names the merge type ("set", "patch" ...).
@@ -61,7 +65,9 @@ type Head struct {
 // Index is the meta store. Implementations are safe for concurrent use.
 type Index interface {
 	// Commit allocates the catalog's next version and appends d to its log,
-	// atomically, and returns the version. d.Version is ignored.
+	// atomically, and returns the version. d.Version is ignored. Committing
+	// the same delta (same ID) again returns its first version and changes
+	// nothing, so a commit may be retried when its outcome is unknown.
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
 	// Read returns, in one atomic step, the catalog's head and its deltas
 	// with version > max(after, head.Snapshot.Version), in version order.

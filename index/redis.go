@@ -25,7 +25,8 @@ type redisIndex struct {
 }
 
 var (
-	luaCommit       = rueidis.NewLuaScript(scriptCommit)
+	// Commits are idempotent (see Delta.ID), so rueidis may retry them.
+	luaCommit       = rueidis.NewLuaScriptRetryable(scriptCommit)
 	luaRead         = rueidis.NewLuaScriptReadOnly(scriptRead)
 	luaSaveSnapshot = rueidis.NewLuaScript(scriptSaveSnapshot)
 )
@@ -49,11 +50,11 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 	return &redisIndex{client: client, prefix: opts.KeyPrefix}, nil
 }
 
-// boundedRetry lets rueidis retry a read-only command three times after a
-// network error (10, 40, 160 ms apart) and then give up, so a stopped Redis
-// is an error in well under a second instead of a wait as long as the
-// caller's context. Writes are never retried: a commit that may have landed
-// must not land twice.
+// boundedRetry lets rueidis retry a retryable command (reads, and commits,
+// which are idempotent) three times after a network error, 10, 40 and 160 ms
+// apart, and then give up: a stopped Redis is an error in well under a second
+// instead of a wait as long as the caller's context, and a connection broken
+// by a Redis restart costs a retry, not a failed write.
 func boundedRetry(attempts int, _ rueidis.Completed, _ error) time.Duration {
 	if attempts >= 3 {
 		return -1
@@ -69,6 +70,9 @@ func (r *redisIndex) catalogKeys(catalog string) []string {
 }
 
 func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
+	if d.ID == "" {
+		return 0, errors.New("index: commit of a delta without an ID")
+	}
 	version, err := luaCommit.Exec(ctx, r.client, r.catalogKeys(catalog), []string{encodeMember(d)}).AsInt64()
 	if err != nil {
 		return 0, classify(fmt.Errorf("commit to %q: %w", catalog, err))

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hkloudou/lake/v2/internal/redistest"
 )
 
@@ -39,7 +40,7 @@ func redisTime(t *testing.T, r *redisIndex) int64 {
 
 func TestMemberEncodingRoundTripsAnyFieldName(t *testing.T) {
 	for _, field := range []string{"", "a", "profile.name", "a:b|c", "|||", "d1|x|y|z|w", "名前.ü", `a\.b`, "/a~1b", "%zz+ %7C"} {
-		in := Delta{Version: 42, Field: field, Merge: "set", BodyKey: "users/0192-x.json", Script: "counter@ab|cd"}
+		in := Delta{Version: 42, ID: "0192-abc", Field: field, Merge: "set", BodyKey: "users/0192-x.json", Script: "counter@ab|cd"}
 		out, err := decodeMember(encodeMember(in), 42)
 		if err != nil || out != in {
 			t.Errorf("field %q: got %+v, %v; want %+v", field, out, err, in)
@@ -48,7 +49,7 @@ func TestMemberEncodingRoundTripsAnyFieldName(t *testing.T) {
 }
 
 func TestDecodeMemberRejectsUnknownEncoding(t *testing.T) {
-	for _, member := range []string{"", "profile:uuid", "d1|set|key", "d2|set|k||f", "d1|%zz|k||f"} {
+	for _, member := range []string{"", "profile:uuid", "d1|id|set|key", "d2|id|set|k||f", "d1|id|%zz|k||f", "d1||set|k||f"} {
 		if _, err := decodeMember(member, 1); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("decodeMember(%q) = %v, want ErrCorrupt", member, err)
 		}
@@ -108,7 +109,7 @@ func TestCommitVersionsAreStrictlyIncreasingAndNearRedisTime(t *testing.T) {
 	before := redisTime(t, idx)
 	var last int64
 	for i := range 200 {
-		v, err := idx.Commit(ctx, "c", Delta{Field: strconv.Itoa(i), Merge: "set", BodyKey: fmt.Sprintf("c/%d.json", i)})
+		v, err := idx.Commit(ctx, "c", Delta{ID: uuid.NewString(), Field: strconv.Itoa(i), Merge: "set", BodyKey: fmt.Sprintf("c/%d.json", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestCommitStaysIncreasingWhenStoredVersionIsAheadOfTheClock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				v, err := idx.Commit(ctx, "clock", Delta{Field: fmt.Sprint(w, i), Merge: "set", BodyKey: fmt.Sprintf("clock/%d-%d.json", w, i)})
+				v, err := idx.Commit(ctx, "clock", Delta{ID: uuid.NewString(), Field: fmt.Sprint(w, i), Merge: "set", BodyKey: fmt.Sprintf("clock/%d-%d.json", w, i)})
 				if err != nil {
 					t.Error(err)
 					return
@@ -173,12 +174,34 @@ func TestCommitStaysIncreasingWhenStoredVersionIsAheadOfTheClock(t *testing.T) {
 	}
 }
 
+func TestCommitOfTheSameDeltaTwiceIsIdempotent(t *testing.T) {
+	idx, _ := openTest(t)
+	ctx := context.Background()
+	d := Delta{ID: uuid.NewString(), Field: "a", Merge: "delete"}
+	v1, err := idx.Commit(ctx, "idem", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Commit(ctx, "idem", Delta{ID: uuid.NewString(), Field: "a", Merge: "delete"})
+	v2, err := idx.Commit(ctx, "idem", d)
+	if err != nil || v2 != v1 {
+		t.Fatalf("retried commit returned %d, %v; want the first version %d", v2, err, v1)
+	}
+	_, deltas, _ := idx.Read(ctx, "idem", 0)
+	if len(deltas) != 2 || deltas[0].Version != v1 || deltas[0].ID != d.ID {
+		t.Fatalf("log = %+v, want the first delta once at %d plus the second one", deltas, v1)
+	}
+	if _, err := idx.Commit(ctx, "idem", Delta{Field: "a", Merge: "set"}); err == nil {
+		t.Fatal("a delta without an ID was committed")
+	}
+}
+
 func TestCommitRefusesVersionsBeyondTwoToThe53(t *testing.T) {
 	idx, _ := openTest(t)
 	ctx := context.Background()
 	keys := idx.catalogKeys("edge")
 	idx.client.Do(ctx, idx.client.B().Hset().Key(keys[0]).FieldValue().FieldValue("version", strconv.FormatInt(MaxVersion, 10)).Build())
-	if _, err := idx.Commit(ctx, "edge", Delta{Field: "a", Merge: "set"}); err == nil {
+	if _, err := idx.Commit(ctx, "edge", Delta{ID: uuid.NewString(), Field: "a", Merge: "set"}); err == nil {
 		t.Fatal("commit beyond 2^53-1 succeeded")
 	}
 	n, _ := idx.client.Do(ctx, idx.client.B().Zcard().Key(keys[1]).Build()).AsInt64()
@@ -196,7 +219,7 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 	}
 	var versions []int64
 	for i := range 5 {
-		v, err := idx.Commit(ctx, "c", Delta{Field: fmt.Sprintf("f|%d", i), Merge: "patch", BodyKey: fmt.Sprintf("c/%d.json", i)})
+		v, err := idx.Commit(ctx, "c", Delta{ID: uuid.NewString(), Field: fmt.Sprintf("f|%d", i), Merge: "patch", BodyKey: fmt.Sprintf("c/%d.json", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,8 +251,8 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 func TestSaveSnapshotOnlyMovesForwardAndNeverPastTheLog(t *testing.T) {
 	idx, _ := openTest(t)
 	ctx := context.Background()
-	v1, _ := idx.Commit(ctx, "s", Delta{Field: "a", Merge: "set"})
-	v2, _ := idx.Commit(ctx, "s", Delta{Field: "b", Merge: "set"})
+	v1, _ := idx.Commit(ctx, "s", Delta{ID: uuid.NewString(), Field: "a", Merge: "set"})
+	v2, _ := idx.Commit(ctx, "s", Delta{ID: uuid.NewString(), Field: "b", Merge: "set"})
 	if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2"}); !moved || err != nil {
 		t.Fatalf("save at v2: %v %v", moved, err)
 	}
@@ -250,7 +273,7 @@ func TestConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T) {
 	ctx := context.Background()
 	var versions []int64
 	for i := range 100 {
-		v, err := idx.Commit(ctx, "race", Delta{Field: strconv.Itoa(i), Merge: "set"})
+		v, err := idx.Commit(ctx, "race", Delta{ID: uuid.NewString(), Field: strconv.Itoa(i), Merge: "set"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +335,7 @@ func TestOperationsOnAStoppedServerAreUnavailable(t *testing.T) {
 	// the bounded retries, not from the deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := idx.Commit(ctx, "c", Delta{Field: "a", Merge: "set"}); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if _, err := idx.Commit(ctx, "c", Delta{ID: uuid.NewString(), Field: "a", Merge: "set"}); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("commit on a stopped server: %v, want ErrUnavailable", err)
 	}
 	if _, _, err := idx.Read(ctx, "c", 0); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
