@@ -16,13 +16,13 @@ import (
 
 // testLake is one lake (one Redis key prefix) that several clients can open.
 type testLake struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	prefix string
 	redis  rueidis.Client
 }
 
-func newTestLake(t *testing.T) *testLake {
+func newTestLake(t testing.TB) *testLake {
 	t.Helper()
 	url := redistest.URL(t)
 	return &testLake{t: t, url: url, prefix: redistest.Prefix(t, url), redis: redistest.Client(t, url)}

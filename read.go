@@ -110,6 +110,9 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
 	res, err := c.fold(ctx, idx, s.store, req.Catalog)
+	if errors.Is(err, ErrBodyMissing) && storage.Kind(s.store) == "memory" {
+		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}

@@ -7,12 +7,8 @@ redis_answers() {
   host="${hostport%:*}"; port="${hostport##*:}"
   [ "$host" = "$hostport" ] && port=6379
   [ -z "$host" ] && host=127.0.0.1
-  local reply=""
-  if exec 3<>"/dev/tcp/$host/$port" 2>/dev/null; then
-    printf 'PING\r\n' >&3
-    read -r -t 2 reply <&3 || true
-    exec 3>&-
-  fi
+  local reply
+  reply="$( (exec 3<>"/dev/tcp/$host/$port" && printf 'PING\r\n' >&3 && timeout 2 head -c 7 <&3) 2>/dev/null || true)"
   [[ "$reply" == +PONG* || "$reply" == -NOAUTH* ]]
 }
 

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
-# Runs Lake's quick start: a Redis must answer at localhost:6379, so one is
-# started there (and stopped afterwards) when none does.
+# Runs Lake's quick start (examples/quickstart) against a Redis of its own: a
+# throwaway redis-server on a free loopback port, stopped afterwards. A lake
+# without a config keeps bodies in memory, so a fresh Redis is what makes
+# every run start from the same place. Set LAKE_META to use another lake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/redis.sh
-if ! redis_answers redis://127.0.0.1:6379; then
-  ensure_redis_server
-  echo "run: starting redis-server on 127.0.0.1:6379 for this run" >&2
-  dir="$(mktemp -d)"
-  redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --daemonize no --logfile "$dir/redis.log" &
-  pid=$!
-  trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-  for _ in $(seq 100); do redis_answers redis://127.0.0.1:6379 && break; sleep 0.1; done
+if [ -z "${LAKE_META:-}" ]; then
+  start_throwaway_redis
+  export LAKE_META="$THROWAWAY_REDIS_URL"
 fi
+echo "run: lake at $LAKE_META" >&2
 go run ./examples/quickstart

@@ -1,36 +1,42 @@
-// Quickstart is the README's Quick Start as a program: it writes one field
-// to catalog "users" of the lake at redis://localhost:6379 and prints the
-// merged document. Run it with `make run`.
+// Quickstart is the README's Quick Start with its errors checked: it writes
+// one field to catalog "users" and prints the merged document. The lake is
+// at $LAKE_META (default redis://localhost:6379). Run it with `make run`.
 package main
 
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/hkloudou/lake/v2"
 )
 
 func main() {
-	// Create client - instant, no error
-	// Config is loaded lazily on first operation
-	client := lake.NewLake("redis://localhost:6379")
-
+	metaURL := os.Getenv("LAKE_META")
+	if metaURL == "" {
+		metaURL = "redis://localhost:6379"
+	}
+	// Instant and never fails; the config is loaded by the first operation.
+	client := lake.NewLake(metaURL)
+	defer client.Close()
 	ctx := context.Background()
 
-	// First operation triggers config load from Redis
-	// If no config exists, falls back to memory storage
 	err := client.Write(ctx, lake.WriteRequest{
 		Catalog: "users",
 		Field:   "profile.name",
 		Value:   map[string]any{"first": "John", "last": "Doe"},
 	})
-	_ = err
+	if err != nil {
+		fail(err)
+	}
+	result, err := client.Read(ctx, lake.ReadRequest{Catalog: "users", GenerateSnap: true})
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println(result.Data)
+}
 
-	// Read data with auto-snapshot
-	result, err := client.Read(ctx, lake.ReadRequest{
-		Catalog:      "users",
-		GenerateSnap: true,
-	})
-
-	fmt.Println(result.Data) // Merged JSON document
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "quickstart:", err)
+	os.Exit(1)
 }
