@@ -145,6 +145,9 @@ func (c *Client) index(ctx context.Context) (index.Index, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return nil, ErrClosed // Close ran while this call waited for the lock
+	}
 	if c.idx != nil {
 		return c.idx, nil
 	}
