@@ -81,6 +81,19 @@ type Index interface {
 	// whether it moved. A pointer beyond the last allocated version is
 	// refused with ErrInvalidSnapshot.
 	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer) (bool, error)
+	// PutScript stores a merge script's source under its hash (sources are
+	// immutable and never deleted, so old deltas always find theirs) and
+	// then points name at that hash.
+	PutScript(ctx context.Context, name, hash, source string) error
+	// ScriptHash returns the hash that name points at, or ErrNotFound.
+	ScriptHash(ctx context.Context, name string) (string, error)
+	// ScriptSource returns the source stored under hash, or ErrNotFound.
+	ScriptSource(ctx context.Context, hash string) (string, error)
+	// Scripts returns every registered name with the hash it points at.
+	Scripts(ctx context.Context) (map[string]string, error)
+	// DeleteScript removes name (the source stays for the deltas that use
+	// it). A missing name is not an error.
+	DeleteScript(ctx context.Context, name string) error
 	// LoadConfig returns the stored lake config, or ErrNotFound.
 	LoadConfig(ctx context.Context) ([]byte, error)
 	// StoreConfig replaces the stored lake config.

@@ -14,6 +14,8 @@ import (
 // Redis keys, all under Options.KeyPrefix:
 //
 //	lake.setting               the config (JSON)
+//	lake.scripts               hash: merge script name -> source hash
+//	lake.script:<hash>         a merge script's source (immutable)
 //	lake:{<catalog>}:head      hash: version (last allocated), snap_version, snap_key
 //	lake:{<catalog>}:log       sorted set: score = version, member = encoded delta
 //
@@ -137,6 +139,59 @@ func (r *redisIndex) SaveSnapshot(ctx context.Context, catalog string, p Snapsho
 		return false, classify(fmt.Errorf("save snapshot of %q: %w", catalog, err))
 	}
 	return moved == 1, nil
+}
+
+func (r *redisIndex) scriptsKey() string { return r.prefix + "lake.scripts" }
+
+func (r *redisIndex) scriptKey(hash string) string { return r.prefix + "lake.script:" + hash }
+
+func (r *redisIndex) PutScript(ctx context.Context, name, hash, source string) error {
+	// The source goes first, so a name never points at a missing source.
+	// The two keys may live in different cluster slots: two commands.
+	if err := r.client.Do(ctx, r.client.B().Set().Key(r.scriptKey(hash)).Value(source).Build()).Error(); err != nil {
+		return classify(fmt.Errorf("store script %q: %w", name, err))
+	}
+	if err := r.client.Do(ctx, r.client.B().Hset().Key(r.scriptsKey()).FieldValue().FieldValue(name, hash).Build()).Error(); err != nil {
+		return classify(fmt.Errorf("register script %q: %w", name, err))
+	}
+	return nil
+}
+
+func (r *redisIndex) ScriptHash(ctx context.Context, name string) (string, error) {
+	hash, err := r.client.Do(ctx, r.client.B().Hget().Key(r.scriptsKey()).Field(name).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", fmt.Errorf("%w: script %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return "", classify(fmt.Errorf("script %q: %w", name, err))
+	}
+	return hash, nil
+}
+
+func (r *redisIndex) ScriptSource(ctx context.Context, hash string) (string, error) {
+	source, err := r.client.Do(ctx, r.client.B().Get().Key(r.scriptKey(hash)).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", fmt.Errorf("%w: script source %s", ErrNotFound, hash)
+	}
+	if err != nil {
+		return "", classify(fmt.Errorf("script source %s: %w", hash, err))
+	}
+	return source, nil
+}
+
+func (r *redisIndex) Scripts(ctx context.Context) (map[string]string, error) {
+	scripts, err := r.client.Do(ctx, r.client.B().Hgetall().Key(r.scriptsKey()).Build()).AsStrMap()
+	if err != nil {
+		return nil, classify(fmt.Errorf("list scripts: %w", err))
+	}
+	return scripts, nil
+}
+
+func (r *redisIndex) DeleteScript(ctx context.Context, name string) error {
+	if err := r.client.Do(ctx, r.client.B().Hdel().Key(r.scriptsKey()).Field(name).Build()).Error(); err != nil {
+		return classify(fmt.Errorf("delete script %q: %w", name, err))
+	}
+	return nil
 }
 
 func (r *redisIndex) LoadConfig(ctx context.Context) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,5 +341,41 @@ func TestOperationsOnAStoppedServerAreUnavailable(t *testing.T) {
 	}
 	if _, _, err := idx.Read(ctx, "c", 0); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("read on a stopped server: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestScriptsAreStoredByHashAndNamedSeparately(t *testing.T) {
+	idx, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := idx.ScriptHash(ctx, "counter"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown script: %v", err)
+	}
+	if err := idx.PutScript(ctx, "counter", "h1", "function merge(c, v) { return 1 }"); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.PutScript(ctx, "counter", "h2", "function merge(c, v) { return 2 }"); err != nil {
+		t.Fatal(err)
+	}
+	if hash, err := idx.ScriptHash(ctx, "counter"); err != nil || hash != "h2" {
+		t.Fatalf("ScriptHash = %q, %v; want the latest, h2", hash, err)
+	}
+	if err := idx.DeleteScript(ctx, "counter"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.ScriptHash(ctx, "counter"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted script still named: %v", err)
+	}
+	// Sources outlive their names: old deltas still find them.
+	for hash, want := range map[string]string{"h1": "return 1", "h2": "return 2"} {
+		if src, err := idx.ScriptSource(ctx, hash); err != nil || !strings.Contains(src, want) {
+			t.Fatalf("ScriptSource(%s) = %q, %v", hash, src, err)
+		}
+	}
+	if _, err := idx.ScriptSource(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown hash: %v", err)
+	}
+	idx.PutScript(ctx, "max", "h3", "function merge() {}")
+	if all, err := idx.Scripts(ctx); err != nil || len(all) != 1 || all["max"] != "h3" {
+		t.Fatalf("Scripts = %v, %v", all, err)
 	}
 }
