@@ -28,6 +28,19 @@ const (
 	StorageOSS    = "oss"    // Aliyun OSS through its S3-compatible API
 )
 
+// Bucket addressing styles accepted in Config.PathStyle.
+const (
+	// PathStyleAuto (or empty) uses path-style requests for IP addresses and
+	// localhost, where virtual-hosted names cannot resolve, and virtual-hosted
+	// requests for every other host (AWS and Aliyun OSS prefer or require it).
+	PathStyleAuto = "auto"
+	// PathStylePath sends http://endpoint/bucket/key (MinIO and most
+	// self-hosted stores behind a plain host name need this).
+	PathStylePath = "path"
+	// PathStyleVirtual sends http://bucket.endpoint/key.
+	PathStyleVirtual = "virtual"
+)
+
 // ErrInvalid means a config failed validation or is not valid JSON.
 var ErrInvalid = errors.New("config: invalid config")
 
@@ -43,13 +56,24 @@ type Config struct {
 	// Endpoint is the URL (with scheme) of an "s3" or "oss" store, e.g.
 	// "http://127.0.0.1:9000" or "https://oss-cn-hangzhou.aliyuncs.com".
 	Endpoint string `json:"endpoint,omitempty"`
-	// Region of an "s3" or "oss" store.
+	// Region of an "s3" or "oss" store. Empty means: ask the bucket for its
+	// region once (GetBucketLocation) and cache it; set it to save that
+	// request. OSS needs none.
 	Region string `json:"region,omitempty"`
 	// Bucket of an "s3" or "oss" store.
 	Bucket string `json:"bucket,omitempty"`
 	// AccessKey and SecretKey authenticate to an "s3" or "oss" store.
 	AccessKey string `json:"access_key,omitempty"`
 	SecretKey string `json:"secret_key,omitempty"`
+	// PathStyle selects how an "s3" or "oss" request names the bucket:
+	// "auto" (the default when empty), "path" or "virtual"; see the
+	// PathStyle* constants. Ignored by the other storage kinds.
+	//
+	// "oss" is the same backend as "s3" with Aliyun OSS in mind: OSS host
+	// names get the virtual-hosted requests OSS requires under "auto" (as
+	// every host name does), no region is needed, and upload bodies go
+	// unsigned with a Content-MD5, never aws-chunked, which OSS rejects.
+	PathStyle string `json:"path_style,omitempty"`
 	// AESPwd, when set, encrypts every body at rest (AES-256-GCM, key derived
 	// from this password).
 	AESPwd string `json:"aes_pwd,omitempty"`
@@ -129,6 +153,11 @@ func (c *Config) Validate() error {
 		if (c.AccessKey == "") != (c.SecretKey == "") {
 			return bad("access_key and secret_key must be set together")
 		}
+		switch c.PathStyle {
+		case "", PathStyleAuto, PathStylePath, PathStyleVirtual:
+		default:
+			return bad("path_style %q is not one of auto, path or virtual", c.PathStyle)
+		}
 	default:
 		return bad("unknown storage %q (want memory, local, s3 or oss)", c.Storage)
 	}
@@ -165,8 +194,8 @@ func (c Config) Redacted() Config {
 // String describes c without its secrets; %v and %+v use it.
 func (c Config) String() string {
 	r := c.Redacted()
-	return fmt.Sprintf("{Name:%q Storage:%q Path:%q Endpoint:%q Region:%q Bucket:%q AccessKey:%q SecretKey:%q AESPwd:%q}",
-		r.Name, r.StorageKind(), r.Path, r.Endpoint, r.Region, r.Bucket, r.AccessKey, r.SecretKey, r.AESPwd)
+	return fmt.Sprintf("{Name:%q Storage:%q Path:%q Endpoint:%q Region:%q Bucket:%q AccessKey:%q SecretKey:%q PathStyle:%q AESPwd:%q}",
+		r.Name, r.StorageKind(), r.Path, r.Endpoint, r.Region, r.Bucket, r.AccessKey, r.SecretKey, r.PathStyle, r.AESPwd)
 }
 
 // GoString keeps secrets out of %#v as well.
@@ -180,6 +209,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("path", r.Path), slog.String("endpoint", r.Endpoint),
 		slog.String("region", r.Region), slog.String("bucket", r.Bucket),
 		slog.String("access_key", r.AccessKey), slog.String("secret_key", r.SecretKey),
-		slog.String("aes_pwd", r.AESPwd),
+		slog.String("path_style", r.PathStyle), slog.String("aes_pwd", r.AESPwd),
 	)
 }

@@ -97,3 +97,52 @@ func TestEmptyStorageMeansMemory(t *testing.T) {
 		t.Fatalf("StorageKind() = %q", kind)
 	}
 }
+
+func TestPathStyle(t *testing.T) {
+	for _, style := range []string{"", "auto", "path", "virtual"} {
+		for _, kind := range []string{"s3", "oss"} {
+			c := Config{Storage: kind, Endpoint: "http://127.0.0.1:9000", Bucket: "lake", PathStyle: style}
+			if err := c.Validate(); err != nil {
+				t.Errorf("%s with path_style %q: %v", kind, style, err)
+			}
+		}
+	}
+	for _, style := range []string{"Path", "dns", "virtual-hosted", " path"} {
+		c := Config{Storage: "s3", Endpoint: "http://127.0.0.1:9000", Bucket: "lake", PathStyle: style}
+		if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "path_style") {
+			t.Errorf("path_style %q: got %v, want ErrInvalid naming path_style", style, err)
+		}
+	}
+	// Other kinds ignore it, like the other s3 fields.
+	if err := (&Config{Storage: "local", Path: "/tmp/lake", PathStyle: "dns"}).Validate(); err != nil {
+		t.Errorf("local with a path_style: %v", err)
+	}
+	// An oss config needs no region.
+	if err := (&Config{Storage: "oss", Endpoint: "https://oss-cn-hangzhou.aliyuncs.com", Bucket: "lake"}).Validate(); err != nil {
+		t.Errorf("oss without region: %v", err)
+	}
+}
+
+func TestPathStyleRoundTripsAndPrints(t *testing.T) {
+	in := Config{Storage: "s3", Endpoint: "http://127.0.0.1:9000", Bucket: "lake", PathStyle: PathStylePath}
+	data, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"path_style":"path"`) {
+		t.Fatalf("JSON lacks path_style: %s", data)
+	}
+	out, err := Parse(data)
+	if err != nil || *out != in {
+		t.Fatalf("round trip: %+v, %v", out, err)
+	}
+	if data, _ := (&Config{Storage: "s3", Endpoint: "http://h", Bucket: "lake"}).Marshal(); strings.Contains(string(data), "path_style") {
+		t.Fatalf("an empty path_style should be omitted: %s", data)
+	}
+	if s := in.String(); !strings.Contains(s, `PathStyle:"path"`) {
+		t.Fatalf("String() = %s", s)
+	}
+	if _, err := Parse([]byte(`{"storage":"s3","endpoint":"http://h","bucket":"lake","path_style":"sideways"}`)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Parse accepted path_style sideways: %v", err)
+	}
+}

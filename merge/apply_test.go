@@ -2,6 +2,7 @@ package merge
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -272,6 +273,24 @@ func TestApplyJSONPatchConflictIncludesLibraryReason(t *testing.T) {
 	_, err := Apply(doc, Delta{Type: JSONPatch, Path: Path{"a"}, Value: []byte(`[{"op":"test","path":"/v","value":2}]`)})
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "test failed") || !strings.HasPrefix(err.Error(), ErrConflict.Error()+": /a: ") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestApplyJSONPatchLimitsCopyGrowth(t *testing.T) {
+	doc := mustDecode(t, `{"a":{"b":{"s":"`+strings.Repeat("x", 1024)+`"}}}`)
+	ops := make([]string, 30)
+	for i := range ops {
+		// Each copy nests the whole of /b inside itself under a new key,
+		// doubling it.
+		ops[i] = `{"op":"copy","from":"/b","path":"/b/c` + strconv.Itoa(i) + `"}`
+	}
+	value := []byte("[" + strings.Join(ops, ",") + "]")
+	if err := Check(Delta{Type: JSONPatch, Path: Path{"a"}, Value: value}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Apply(doc, Delta{Type: JSONPatch, Path: Path{"a"}, Value: value})
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "exceeding the limit") {
+		t.Fatalf("error = %v, want a copy size conflict", err)
 	}
 }
 

@@ -62,7 +62,10 @@
 //
 // A delta that cannot apply returns an error wrapping ErrConflict and leaves
 // the document unchanged. That happens only when Set, Insert or Patch meet an
-// array at a segment that is not an index, or at an index out of range
+// array at a segment that is not an index or at an index out of range
 // (through an array the index must be below the length; as the last step it
-// may also equal it), or when a JSON Patch fails. No-ops are not errors.
+// may also equal it, and Insert may use any index up to it), and when a
+// JSONPatch target is absent or not a container, an operation fails, or the
+// root would stop being an object. No-ops are not errors. Replace and Delete
+// never conflict.
 package merge

@@ -39,6 +39,15 @@ var (
 	// ErrDecrypt means an encrypted object could not be opened: the password
 	// is wrong or the object was altered.
 	ErrDecrypt = errors.New("storage: cannot decrypt object (wrong password or tampered object)")
+	// ErrBucketNotFound means the object store has no such bucket.
+	ErrBucketNotFound = errors.New("storage: bucket not found")
+	// ErrAccessDenied means the object store refused the credentials or
+	// their permissions.
+	ErrAccessDenied = errors.New("storage: access denied (check the access key and secret)")
+	// ErrUnavailable means the object store could not be reached or kept
+	// failing (network errors, timeouts, 5xx responses) after retries. It is
+	// usually transient.
+	ErrUnavailable = errors.New("storage: object store unavailable")
 )
 
 // Kind names the backend behind s ("memory", "local", "encrypted(local)" ...)
