@@ -33,6 +33,10 @@ var (
 	// ErrInvalidMetaURL: the URL given to NewLake does not parse or names an
 	// unknown engine.
 	ErrInvalidMetaURL = index.ErrInvalidURL
+	// ErrMetaLocked: a file:// meta store is open in another process.
+	ErrMetaLocked = index.ErrLocked
+	// ErrVersionOverflow: a catalog's next version would not fit below 2^53.
+	ErrVersionOverflow = index.ErrVersionOverflow
 	// ErrStorageUnavailable: the object store failed to store or return a
 	// body for a reason other than "not found".
 	ErrStorageUnavailable = errors.New("lake: object store unavailable")

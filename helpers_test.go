@@ -67,6 +67,16 @@ func (l *testLake) snapshotVersion(catalog string) int64 {
 	return v
 }
 
+// snapshotKey reads the catalog's snapshot object key straight from Redis.
+func (l *testLake) snapshotKey(catalog string) string {
+	l.t.Helper()
+	key, err := l.redis.Do(context.Background(), l.redis.B().Hget().Key(l.prefix+"lake:{"+catalog+"}:head").Field("snap_key").Build()).ToString()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return key
+}
+
 func (l *testLake) setRawConfig(raw string) {
 	l.t.Helper()
 	if err := l.redis.Do(context.Background(), l.redis.B().Set().Key(l.prefix+"lake.setting").Value(raw).Build()).Error(); err != nil {

@@ -13,10 +13,9 @@ import (
 	"github.com/hkloudou/lake/v2/storage"
 )
 
-func TestConcurrentWritersAndSnapshottingReadersLoseNothing(t *testing.T) {
+func testConcurrentWritersAndSnapshottingReadersLoseNothing(t *testing.T, store storage.Storage) {
 	const writers, each = 32, 500
 	l := newTestLake(t)
-	store := storage.NewMemoryStorage()
 	// Two clients share the bodies, as two processes sharing an object store would.
 	writerClient := l.client(withStorage(store))
 	readerClient := l.client(withStorage(store))
@@ -101,9 +100,8 @@ func TestConcurrentWritersAndSnapshottingReadersLoseNothing(t *testing.T) {
 	}
 }
 
-func TestTheHighestVersionWinsForEveryReader(t *testing.T) {
+func testTheHighestVersionWinsForEveryReader(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	store := storage.NewMemoryStorage()
 	writer := l.client(withStorage(store))
 	ctx := context.Background()
 	type write struct {
@@ -148,14 +146,14 @@ func TestTheHighestVersionWinsForEveryReader(t *testing.T) {
 	}
 }
 
-func TestAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T) {
-	store := &countingStorage{Storage: storage.NewMemoryStorage()}
-	client := newTestLake(t).client(withStorage(store))
+func testAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T, store storage.Storage) {
+	counting := &countingStorage{Storage: store}
+	client := newTestLake(t).client(withStorage(counting))
 	for i := range 20 {
 		mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
 	}
 	first := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
-	if snaps, deltas := countSnapshots(store.fetched()); snaps != 0 || deltas != 20 || !first.Snapshot.Saved {
+	if snaps, deltas := countSnapshots(counting.fetched()); snaps != 0 || deltas != 20 || !first.Snapshot.Saved {
 		t.Fatalf("first read fetched %d snapshots and %d deltas (%+v)", snaps, deltas, first.Snapshot)
 	}
 	for i := range 3 {
@@ -163,7 +161,7 @@ func TestAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T) {
 	}
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "f0", MergeType: lake.MergeDelete})
 	res := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
-	snaps, deltas := countSnapshots(store.fetched())
+	snaps, deltas := countSnapshots(counting.fetched())
 	if snaps != 1 || deltas != 3 {
 		t.Fatalf("read after the snapshot fetched %d snapshots and %d delta bodies, want 1 and 3 (a delete has no body)", snaps, deltas)
 	}
@@ -172,9 +170,9 @@ func TestAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T) {
 	}
 }
 
-func TestASnapshotIsSavedOnlyWhenThereIsSomethingNew(t *testing.T) {
+func testASnapshotIsSavedOnlyWhenThereIsSomethingNew(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	client := l.client()
+	client := l.client(withStorage(store))
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	if !mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true}).Snapshot.Saved {
 		t.Fatal("first snapshot not saved")
@@ -185,9 +183,8 @@ func TestASnapshotIsSavedOnlyWhenThereIsSomethingNew(t *testing.T) {
 	}
 }
 
-func TestConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T) {
+func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	store := storage.NewMemoryStorage()
 	writer := l.client(withStorage(store))
 	ctx := context.Background()
 	var stop atomic.Bool
@@ -254,36 +251,32 @@ func (w withoutSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
 	return w.Storage.Get(ctx, key)
 }
 
-func TestACorruptSnapshotFallsBackToTheLog(t *testing.T) {
-	store := storage.NewMemoryStorage()
-	client := newTestLake(t).client(withStorage(store))
+func testACorruptSnapshotFallsBackToTheLog(t *testing.T, store storage.Storage) {
+	l := newTestLake(t)
+	client := l.client(withStorage(store))
 	ctx := context.Background()
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	snap := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "b", Value: 2})
 	// Overwrite the snapshot object with garbage, through the backend.
-	var snapshotKey string
-	for _, k := range store.Keys() {
-		if strings.Contains(k, "/snapshots/") {
-			snapshotKey = k
-		}
+	if err := store.Put(ctx, l.snapshotKey("c"), []byte(`{"version":1,"document":`)); err != nil {
+		t.Fatal(err)
 	}
-	store.Put(ctx, snapshotKey, []byte(`{"version":1,"document":`))
 	res := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
 	if res.Data.String() != `{"a":1,"b":2}` || res.Snapshot.Fallback == "" || res.Snapshot.Version != 0 || snap.Version == 0 {
 		t.Fatalf("got %s (%+v)", res.Data, res.Snapshot)
 	}
 }
 
-func TestAFailedSnapshotSaveDoesNotFailTheRead(t *testing.T) {
-	store := &countingStorage{Storage: storage.NewMemoryStorage(), failPut: func(key string) error {
+func testAFailedSnapshotSaveDoesNotFailTheRead(t *testing.T, store storage.Storage) {
+	failing := &countingStorage{Storage: store, failPut: func(key string) error {
 		if strings.Contains(key, "/snapshots/") {
 			return errors.New("disk full")
 		}
 		return nil
 	}}
 	l := newTestLake(t)
-	client := l.client(withStorage(store))
+	client := l.client(withStorage(failing))
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	res := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
 	if res.Data.String() != `{"a":1}` || res.Snapshot.Saved || !errors.Is(res.Snapshot.SaveError, lake.ErrStorageUnavailable) {
@@ -294,8 +287,8 @@ func TestAFailedSnapshotSaveDoesNotFailTheRead(t *testing.T) {
 	}
 }
 
-func TestReadYourWritesByVersion(t *testing.T) {
-	client := newTestLake(t).client()
+func testReadYourWritesByVersion(t *testing.T, store storage.Storage) {
+	client := newTestLake(t).client(withStorage(store))
 	v := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	if res := mustRead(t, client, lake.ReadRequest{Catalog: "c"}); res.Version < v {
 		t.Fatalf("read version %d is older than the acknowledged write %d", res.Version, v)

@@ -22,7 +22,7 @@ type step struct {
 	value any
 }
 
-func TestMergeTypesAndPathFormsThroughWriteAndRead(t *testing.T) {
+func testMergeTypesAndPathFormsThroughWriteAndRead(t *testing.T, store storage.Storage) {
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	for _, tc := range []struct {
 		name  string
@@ -59,7 +59,7 @@ func TestMergeTypesAndPathFormsThroughWriteAndRead(t *testing.T) {
 		{"raw JSON value", []step{{"r", lake.MergeSet, lake.JSON(`{"k":[true,null]}`)}}, `{"r":{"k":[true,null]}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := newTestLake(t).client()
+			client := newTestLake(t).client(withStorage(store))
 			for _, s := range tc.steps {
 				mustWrite(t, client, lake.WriteRequest{Catalog: "doc", Field: s.field, Value: s.value, MergeType: s.merge})
 			}
@@ -77,8 +77,8 @@ func TestMergeTypesAndPathFormsThroughWriteAndRead(t *testing.T) {
 	}
 }
 
-func TestDeltasThatCannotApplyAreSkippedAndReported(t *testing.T) {
-	client := newTestLake(t).client()
+func testDeltasThatCannotApplyAreSkippedAndReported(t *testing.T, store storage.Storage) {
+	client := newTestLake(t).client(withStorage(store))
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "l", Value: []int{1}})
 	bad := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "l.5", Value: 9})
 	failing := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "l", MergeType: lake.MergeJSONPatch,
@@ -192,9 +192,9 @@ func TestABodyMissingFromStorageIsNamedByTheRead(t *testing.T) {
 	}
 }
 
-func TestIdenticalDeltasAreEachKeptInTheLog(t *testing.T) {
+func testIdenticalDeltasAreEachKeptInTheLog(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	client := l.client()
+	client := l.client(withStorage(store))
 	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", Value: 1})
 	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", MergeType: lake.MergeDelete})
 	mustWrite(t, client, lake.WriteRequest{Catalog: "h", Field: "a", Value: 5, MergeType: lake.MergeInsert})

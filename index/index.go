@@ -5,7 +5,10 @@
 //
 // One interface (Index), one file per engine, the engine chosen by the meta
 // URL's scheme (Open). redis.go is the Redis engine; its Lua scripts live in
-// lua_scripts.go.
+// lua_scripts.go. bolt.go is the embedded engine ("file://DIR"): one bbolt
+// file owned by one process, for a single-process lake without a server.
+// Both engines store a delta as the same encoded entry (member.go) and pass
+// the same conformance tests (conformance_test.go).
 //
 // The Redis engine uses rueidis rather than go-redis: it pipelines concurrent
 // commands from many goroutines onto a few connections automatically, which
@@ -113,21 +116,37 @@ var (
 	ErrInvalidURL = errors.New("index: invalid meta URL")
 	// ErrCorrupt means an entry in the meta store could not be decoded.
 	ErrCorrupt = errors.New("index: corrupt meta entry")
+	// ErrVersionOverflow means a catalog's next version would not fit below
+	// 2^53 (MaxVersion); nothing was committed.
+	ErrVersionOverflow = errors.New("index: catalog version would exceed 2^53-1")
 	// ErrInvalidSnapshot means a snapshot pointer is ahead of the log.
 	ErrInvalidSnapshot = errors.New("index: snapshot pointer is ahead of the log")
+	// ErrLocked means a file:// meta store is open in another process (or
+	// another Open in this one): one owner at a time.
+	ErrLocked = errors.New("index: meta store is locked by another process")
 )
 
 // Options tune an engine.
 type Options struct {
 	// KeyPrefix is put before every key the engine writes, so several lakes
-	// (or test runs) can share one server. It may not contain '{' or '}',
-	// which would break the per-catalog hash tag.
+	// (or test runs) can share one server; the file engine keeps each prefix
+	// in a namespace of its own. It may not contain '{' or '}', which would
+	// break the per-catalog hash tag.
 	KeyPrefix string
 }
 
-// Open connects to the meta store named by metaURL: "redis://", "rediss://",
-// "unix://" or a bare "host:port" (taken as redis://). Opening dials the
-// server; an unreachable server is ErrUnavailable.
+// Open connects to the meta store named by metaURL:
+//
+//   - "redis://", "rediss://", "unix://" or a bare "host:port" (taken as
+//     redis://): the Redis engine. Opening dials the server; an unreachable
+//     server is ErrUnavailable.
+//   - "file://DIR": the embedded engine, in the file DIR/meta.db. Everything
+//     after "file://" is the directory path, as written (not percent-decoded):
+//     "file:///abs/dir" is absolute, "file://./rel/dir" and "file://rel" are
+//     relative to the working directory. DIR is created (mode 0700) if
+//     missing. One process owns DIR at a time: while another process (or
+//     another Open in this one) has it open, Open fails within a second with
+//     ErrLocked. A DIR that cannot be created or opened is ErrUnavailable.
 func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 	if strings.ContainsAny(opts.KeyPrefix, "{}") {
 		return nil, fmt.Errorf("%w: key prefix %q may not contain '{' or '}'", ErrInvalidURL, opts.KeyPrefix)
@@ -144,8 +163,14 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidURL, redactURL(metaURL))
 		}
 		return openRedis(ctx, metaURL, opts)
+	case "file":
+		dir := strings.TrimPrefix(metaURL, "file://")
+		if dir == "" {
+			return nil, fmt.Errorf("%w: %q names no directory (want file:///abs/dir or file://rel/dir)", ErrInvalidURL, metaURL)
+		}
+		return openBolt(ctx, dir, opts)
 	default:
-		return nil, fmt.Errorf("%w: unknown scheme %q in %q (want redis://, rediss://, unix:// or host:port)",
+		return nil, fmt.Errorf("%w: unknown scheme %q in %q (want redis://, rediss://, unix://, host:port or file://)",
 			ErrInvalidURL, scheme, redactURL(metaURL))
 	}
 }

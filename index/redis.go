@@ -76,6 +76,9 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 		return 0, errors.New("index: commit of a delta without an ID")
 	}
 	version, err := luaCommit.Exec(ctx, r.client, r.catalogKeys(catalog), []string{encodeMember(d)}).AsInt64()
+	if err != nil && strings.Contains(err.Error(), "LAKE version would exceed") {
+		return 0, fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
+	}
 	if err != nil {
 		return 0, classify(fmt.Errorf("commit to %q: %w", catalog, err))
 	}
@@ -83,6 +86,8 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 }
 
 func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
+	// Lua's %d would wrap a larger number to a negative one.
+	after = min(max(after, 0), MaxVersion)
 	reply, err := luaRead.Exec(ctx, r.client, r.catalogKeys(catalog), []string{strconv.FormatInt(after, 10)}).ToArray()
 	if err != nil {
 		return Head{}, nil, classify(fmt.Errorf("read %q: %w", catalog, err))
@@ -116,6 +121,7 @@ func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Hea
 }
 
 func (r *redisIndex) Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error) {
+	after, upTo = min(max(after, 0), MaxVersion), min(max(upTo, 0), MaxVersion)
 	cmd := r.client.B().Zrangebyscore().Key(r.catalogKeys(catalog)[1]).
 		Min("(" + strconv.FormatInt(after, 10)).Max(strconv.FormatInt(upTo, 10)).Withscores().Build()
 	log, err := r.client.Do(ctx, cmd).AsZScores()
