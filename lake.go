@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,8 +201,14 @@ func (c *Client) ready(ctx context.Context) (index.Index, *state, error) {
 
 func (c *Client) loadState(ctx context.Context, idx index.Index) (*state, error) {
 	raw, err := idx.LoadConfig(ctx)
+	if errors.Is(err, index.ErrNotFound) && c.opt.Storage == nil {
+		if local, ok := idx.(interface{ Dir() string }); ok {
+			// An embedded lake is one directory: bodies go beside the meta store.
+			return c.newState(nil, &config.Config{Storage: config.StorageLocal, Path: filepath.Join(local.Dir(), "objects")})
+		}
+	}
 	if errors.Is(err, index.ErrNotFound) {
-		s, err := c.newState(nil)
+		s, err := c.newState(nil, nil)
 		if err == nil && c.opt.Storage == nil {
 			c.opt.Logger.Warn("lake: no config stored at lake.setting; using memory storage, bodies will not survive this process",
 				"key", c.opt.KeyPrefix+config.Key)
@@ -215,12 +222,16 @@ func (c *Client) loadState(ctx context.Context, idx index.Index) (*state, error)
 	if err != nil {
 		return nil, fmt.Errorf("lake: stored config at %s: %w", c.opt.KeyPrefix+config.Key, err)
 	}
-	return c.newState(cfg)
+	return c.newState(cfg, nil)
 }
 
-// newState opens the storage that cfg (nil: no config) and the options ask for.
-func (c *Client) newState(cfg *config.Config) (*state, error) {
+// newState opens the storage that cfg and the options ask for. Without a
+// config (cfg == nil) it uses fallback, or memory storage.
+func (c *Client) newState(cfg, fallback *config.Config) (*state, error) {
 	effective := cfg
+	if effective == nil {
+		effective = fallback
+	}
 	if effective == nil {
 		effective = &config.Config{Storage: config.StorageMemory}
 	}
@@ -287,7 +298,7 @@ func (c *Client) UpdateConfig(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	stored := *cfg
-	next, err := c.newState(&stored)
+	next, err := c.newState(&stored, nil)
 	if err != nil {
 		return err
 	}

@@ -318,3 +318,28 @@ func TestConcurrentFirstOperationsShareOneClient(t *testing.T) {
 		t.Fatalf("read %s", res.Data)
 	}
 }
+
+func TestAFileLakeNeedsNoServerAndKeepsBodiesBesideItsMetaStore(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	quiet := func(o *lake.Option) { o.Logger = slog.New(slog.DiscardHandler) }
+	first := lake.NewLake("file://"+dir, quiet)
+	v := mustWrite(t, first, lake.WriteRequest{Catalog: "users", Field: "name", Value: "Ada"})
+	if kind, _ := first.StorageKind(ctx); kind != "local" {
+		t.Fatalf("StorageKind = %q, want local", kind)
+	}
+	// One process owns the directory at a time.
+	if err := lake.NewLake("file://"+dir, quiet).Write(ctx, lake.WriteRequest{Catalog: "users", Field: "x", Value: 1}); !errors.Is(err, lake.ErrMetaLocked) {
+		t.Fatalf("second owner: %v, want ErrMetaLocked", err)
+	}
+	first.Close()
+	again := lake.NewLake("file://"+dir, quiet)
+	defer again.Close()
+	res := mustRead(t, again, lake.ReadRequest{Catalog: "users", GenerateSnap: true})
+	if res.Data.String() != `{"name":"Ada"}` || res.Version != v {
+		t.Fatalf("after reopening: %s at %d", res.Data, res.Version)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "objects", "users", "*.json")); len(files) != 1 {
+		t.Fatalf("bodies are not under %s/objects: %v", dir, files)
+	}
+}

@@ -438,3 +438,7 @@ func classifyFile(path string, err error) error {
 	}
 	return err
 }
+
+// Dir returns the directory the store lives in. A lake on file:// without
+// a config keeps its bodies beside it (see lake.Client).
+func (b *boltIndex) Dir() string { return filepath.Dir(b.path) }
