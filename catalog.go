@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -33,6 +34,32 @@ func ValidateCatalog(name string) error {
 		}
 	}
 	return nil
+}
+
+// CatalogInfo is one catalog of the lake and its last version.
+type CatalogInfo struct {
+	Name    string
+	Version int64
+}
+
+// Catalogs lists up to limit catalogs whose names sort after `after`, in
+// byte order: pass the last name of one page to get the next. A catalog
+// appears once its first write is committed (a catalog whose first write
+// failed may appear at version 0).
+func (c *Client) Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error) {
+	idx, err := c.index(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: list catalogs: %w", err)
+	}
+	list, err := idx.Catalogs(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("lake: list catalogs: %w", err)
+	}
+	out := make([]CatalogInfo, len(list))
+	for i, entry := range list {
+		out[i] = CatalogInfo{Name: entry.Name, Version: entry.Version}
+	}
+	return out, nil
 }
 
 // Object keys:

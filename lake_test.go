@@ -343,3 +343,22 @@ func TestAFileLakeNeedsNoServerAndKeepsBodiesBesideItsMetaStore(t *testing.T) {
 		t.Fatalf("bodies are not under %s/objects: %v", dir, files)
 	}
 }
+
+func TestCatalogsListsWhatWasWritten(t *testing.T) {
+	client := newTestLake(t).client()
+	var versions []int64
+	for _, name := range []string{"orders", "users", "audit"} {
+		versions = append(versions, mustWrite(t, client, lake.WriteRequest{Catalog: name, Field: "a", Value: 1}))
+	}
+	list, err := client.Catalogs(context.Background(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []lake.CatalogInfo{{"audit", versions[2]}, {"orders", versions[0]}, {"users", versions[1]}}
+	if fmt.Sprint(list) != fmt.Sprint(want) {
+		t.Fatalf("Catalogs = %v, want %v", list, want)
+	}
+	if page, _ := client.Catalogs(context.Background(), "orders", 10); len(page) != 1 || page[0].Name != "users" {
+		t.Fatalf("page after orders = %v", page)
+	}
+}

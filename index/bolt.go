@@ -348,6 +348,33 @@ func (b *boltIndex) ScriptSource(ctx context.Context, hash string) (string, erro
 	return string(source), nil
 }
 
+func (b *boltIndex) Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error) {
+	var list []CatalogInfo
+	if limit <= 0 {
+		return nil, nil
+	}
+	err := b.view(ctx, func(root *bolt.Bucket) error {
+		c := root.Bucket(bucketCatalogs).Cursor()
+		start := nameKey(after)
+		k, _ := c.Seek(start)
+		if after != "" && k != nil && string(k) == string(start) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && len(list) < limit; k, _ = c.Next() {
+			head, err := catalogHead(root.Bucket(bucketCatalogs).Bucket(k))
+			if err != nil {
+				return err
+			}
+			list = append(list, CatalogInfo{Name: string(k[1:]), Version: head.Version})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.classify(fmt.Errorf("list catalogs: %w", err))
+	}
+	return list, nil
+}
+
 func (b *boltIndex) Scripts(ctx context.Context) (map[string]string, error) {
 	scripts := map[string]string{}
 	err := b.view(ctx, func(root *bolt.Bucket) error {

@@ -556,3 +556,40 @@ func TestCanceledContextChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestCatalogsListsEveryCommittedCatalogInPages(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		want := map[string]int64{}
+		for _, name := range []string{"b", "a", "c:1", "a", "d"} {
+			v, err := idx.Commit(ctx, name, Delta{ID: uuid.NewString(), Field: "f", Merge: "set"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[name] = v
+		}
+		var got []CatalogInfo
+		for after := ""; ; {
+			page, err := idx.Catalogs(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			after = page[len(page)-1].Name
+		}
+		if len(got) != 4 || got[0].Name != "a" || got[1].Name != "b" || got[2].Name != "c:1" || got[3].Name != "d" {
+			t.Fatalf("Catalogs = %+v", got)
+		}
+		for _, c := range got {
+			if c.Version != want[c.Name] {
+				t.Fatalf("%s at %d, want %d", c.Name, c.Version, want[c.Name])
+			}
+		}
+		if page, err := idx.Catalogs(ctx, "", 0); err != nil || len(page) != 0 {
+			t.Fatalf("limit 0: %v, %v", page, err)
+		}
+	})
+}

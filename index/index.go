@@ -57,6 +57,12 @@ type SnapshotPointer struct {
 	Key     string
 }
 
+// CatalogInfo is one entry of the catalog listing.
+type CatalogInfo struct {
+	Name    string
+	Version int64
+}
+
 // Head is a catalog's state in the meta store.
 type Head struct {
 	// Version is the last version allocated in the catalog (0 if none).
@@ -84,6 +90,11 @@ type Index interface {
 	// whether it moved. A pointer beyond the last allocated version is
 	// refused with ErrInvalidSnapshot.
 	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer) (bool, error)
+	// Catalogs lists up to limit catalogs whose names sort after `after`
+	// (byte order), with their last versions. The listing is updated beside
+	// the commit, not inside it: it may include a catalog whose first commit
+	// failed (at version 0), never omit one with a committed delta.
+	Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error)
 	// PutScript stores a merge script's source under its hash (sources are
 	// immutable and never deleted, so old deltas always find theirs) and
 	// then points name at that hash.

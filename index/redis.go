@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -14,6 +15,7 @@ import (
 // Redis keys, all under Options.KeyPrefix:
 //
 //	lake.setting               the config (JSON)
+//	lake.catalogs              sorted set, all scores 0: the catalog names (listing)
 //	lake.scripts               hash: merge script name -> source hash
 //	lake.script:<hash>         a merge script's source (immutable)
 //	lake:{<catalog>}:head      hash: version (last allocated), snap_version, snap_key
@@ -24,6 +26,9 @@ import (
 type redisIndex struct {
 	client rueidis.Client
 	prefix string
+	// listed holds the catalogs this process has added to lake.catalogs, so
+	// each costs one extra command per process, not one per write.
+	listed sync.Map
 }
 
 var (
@@ -74,6 +79,16 @@ func (r *redisIndex) catalogKeys(catalog string) []string {
 func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
 	if d.ID == "" {
 		return 0, errors.New("index: commit of a delta without an ID")
+	}
+	// The listing is a separate key (another cluster slot), so it is written
+	// before the commit: it can name a catalog whose commit then failed, but
+	// never misses a committed one.
+	if _, ok := r.listed.Load(catalog); !ok {
+		cmd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember().ScoreMember(0, catalog).Build()
+		if err := r.client.Do(ctx, cmd).Error(); err != nil {
+			return 0, classify(fmt.Errorf("list catalog %q: %w", catalog, err))
+		}
+		r.listed.Store(catalog, true)
 	}
 	version, err := luaCommit.Exec(ctx, r.client, r.catalogKeys(catalog), []string{encodeMember(d)}).AsInt64()
 	if err != nil && strings.Contains(err.Error(), "LAKE version would exceed") {
@@ -145,6 +160,41 @@ func (r *redisIndex) SaveSnapshot(ctx context.Context, catalog string, p Snapsho
 		return false, classify(fmt.Errorf("save snapshot of %q: %w", catalog, err))
 	}
 	return moved == 1, nil
+}
+
+func (r *redisIndex) catalogsKey() string { return r.prefix + "lake.catalogs" }
+
+func (r *redisIndex) Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	from := "-"
+	if after != "" {
+		from = "(" + after
+	}
+	names, err := r.client.Do(ctx, r.client.B().Zrangebylex().Key(r.catalogsKey()).Min(from).Max("+").Limit(0, int64(limit)).Build()).AsStrSlice()
+	if err != nil {
+		return nil, classify(fmt.Errorf("list catalogs: %w", err))
+	}
+	cmds := make(rueidis.Commands, len(names))
+	for i, name := range names {
+		cmds[i] = r.client.B().Hget().Key(r.catalogKeys(name)[0]).Field("version").Build()
+	}
+	list := make([]CatalogInfo, len(names))
+	for i, res := range r.client.DoMulti(ctx, cmds...) {
+		list[i].Name = names[i]
+		v, err := res.ToString()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, classify(fmt.Errorf("list catalogs: %w", err))
+		}
+		if list[i].Version, err = parseVersion(v); err != nil {
+			return nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, names[i], err)
+		}
+	}
+	return list, nil
 }
 
 func (r *redisIndex) scriptsKey() string { return r.prefix + "lake.scripts" }
