@@ -255,6 +255,22 @@ func (c *Client) newState(cfg, fallback *config.Config) (*state, error) {
 	return &state{cfg: cfg, store: store}, nil
 }
 
+// Ping checks that the lake is usable now: the meta store answers and the
+// object store takes, returns and deletes a probe object.
+func (c *Client) Ping(ctx context.Context) error {
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		return fmt.Errorf("lake: ping: %w", err)
+	}
+	if _, err := idx.LoadConfig(ctx); err != nil && !errors.Is(err, index.ErrNotFound) {
+		return fmt.Errorf("lake: ping: %w", err)
+	}
+	if err := probe(ctx, s.store); err != nil {
+		return fmt.Errorf("lake: ping: %w", err)
+	}
+	return nil
+}
+
 // StorageKind names the object store this client uses: "memory", "local",
 // "encrypted(local)", or "custom" for an Option.Storage that does not name
 // itself. It loads the config if no operation has yet.

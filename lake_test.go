@@ -362,3 +362,27 @@ func TestCatalogsListsWhatWasWritten(t *testing.T) {
 		t.Fatalf("page after orders = %v", page)
 	}
 }
+
+func TestPingChecksBothStores(t *testing.T) {
+	if err := newTestLake(t).client().Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := lake.NewLake("redis://127.0.0.1:1").Ping(context.Background()); !errors.Is(err, lake.ErrMetaUnavailable) {
+		t.Fatalf("Ping with Redis down: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte("x"), 0o600)
+	broken := newTestLake(t).client(withStorage(mustLocalStorage(t, file)))
+	if err := broken.Ping(context.Background()); !errors.Is(err, lake.ErrStorageUnavailable) {
+		t.Fatalf("Ping with a broken store: %v", err)
+	}
+}
+
+func mustLocalStorage(t *testing.T, dir string) *storage.Local {
+	t.Helper()
+	local, err := storage.NewLocalStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
