@@ -28,6 +28,7 @@ import (
 
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/merge"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
@@ -58,6 +59,9 @@ type Option struct {
 	InitTimeout time.Duration
 	// Logger receives warnings (memory storage fallback, snapshot failures).
 	Logger *slog.Logger
+	// Scripts limits merge scripts: time per call (default 50 ms), call
+	// stack depth and result size.
+	Scripts merge.ScriptOptions
 }
 
 // openIndex is index.Open; tests wrap it to count meta-store calls.
@@ -88,6 +92,10 @@ type Client struct {
 	// snapshotting holds the catalogs whose snapshot this client is saving,
 	// so that at most one save per catalog runs at a time.
 	snapshotting sync.Map
+
+	engine      *merge.ScriptEngine
+	scripts     sync.Map // script hash -> *merge.Script, compiled once
+	scriptLoads singleflight.Group
 }
 
 // state is what the loaded config resolves to. It is replaced whole by
@@ -121,7 +129,7 @@ func NewLake(metaURL string, opts ...func(*Option)) *Client {
 	if opt.Logger == nil {
 		opt.Logger = def.Logger
 	}
-	return &Client{metaURL: metaURL, opt: opt}
+	return &Client{metaURL: metaURL, opt: opt, engine: merge.NewScriptEngine(opt.Scripts)}
 }
 
 // Close releases the client's connections. Operations after Close return

@@ -21,6 +21,10 @@ type ReadRequest struct {
 	// folded any delta, so that the next read starts from it. A failed save
 	// does not fail the read (see SnapshotInfo.SaveError).
 	GenerateSnap bool
+	// Strict fails the read when a delta cannot apply (a conflicting path, a
+	// failing JSON patch or merge script) instead of skipping it and listing
+	// it in ReadResult.Skipped.
+	Strict bool
 }
 
 // ReadResult is a catalog's document as of Version.
@@ -109,7 +113,7 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	res, err := c.fold(ctx, idx, s.store, req.Catalog)
+	res, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
 	if errors.Is(err, ErrBodyMissing) && storage.Kind(s.store) == "memory" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}
@@ -126,7 +130,7 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	return res, nil
 }
 
-func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string) (*ReadResult, error) {
+func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, error) {
 	head, deltas, err := idx.Read(ctx, catalog, 0)
 	if err != nil {
 		return nil, err
@@ -159,15 +163,16 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 		return nil, err
 	}
 	for i, d := range deltas {
-		t, err := merge.ParseType(d.Merge)
-		if err == nil {
-			var path merge.Path
-			if path, err = merge.ParsePath(d.Field); err == nil {
-				doc, err = merge.Apply(doc, merge.Delta{Type: t, Path: path, Value: bodies[i]})
-			}
+		md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
+		if err != nil {
+			return nil, err
 		}
+		doc, err = merge.Apply(doc, md)
 		switch {
-		case errors.Is(err, merge.ErrConflict):
+		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
+			if strict {
+				return nil, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
+			}
 			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error()})
 		case err != nil:
 			return nil, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
@@ -182,6 +187,26 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	}
 	res.Data = data
 	return res, nil
+}
+
+// mergeDelta turns a log entry and its body into what merge.Apply takes.
+func (c *Client) mergeDelta(ctx context.Context, idx index.Index, catalog string, d index.Delta, body []byte) (merge.Delta, error) {
+	t, err := merge.ParseType(d.Merge)
+	if err != nil {
+		return merge.Delta{}, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
+	}
+	path, err := merge.ParsePath(d.Field)
+	if err != nil {
+		return merge.Delta{}, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
+	}
+	md := merge.Delta{Type: t, Path: path, Value: body}
+	if t == merge.ScriptType {
+		if md.Script, err = c.loadScript(ctx, idx, d.Script); err != nil {
+			return merge.Delta{}, fmt.Errorf("delta at version %d: %w", d.Version, err)
+		}
+		md.Context = merge.ScriptContext{Catalog: catalog, Field: d.Field, Version: d.Version}
+	}
+	return md, nil
 }
 
 func (c *Client) loadSnapshot(ctx context.Context, store storage.Storage, p index.SnapshotPointer) (any, error) {

@@ -52,6 +52,8 @@ type WriteRequest struct {
 	Value any
 	// MergeType says how Value combines with the document (default MergeSet).
 	MergeType MergeType
+	// Script names the registered merge script of a MergeScript write.
+	Script string
 }
 
 // Write stores one delta. When it returns nil the delta is committed: every
@@ -72,6 +74,15 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	idx, s, err := c.ready(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
+	}
+	if req.MergeType == MergeScript {
+		// The delta records the exact version of the script it was written
+		// against, so later registrations never change how it folds.
+		hash, err := c.scriptHash(ctx, idx, req.Script)
+		if err != nil {
+			return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
+		}
+		d.Script = scriptRef(req.Script, hash)
 	}
 	// The body goes first and the index entry second, so that a committed
 	// entry always points at a complete body. A failure in between leaves
@@ -97,6 +108,12 @@ func (c *Client) prepare(req WriteRequest) (index.Delta, []byte, error) {
 	}
 	if !req.MergeType.Valid() {
 		return index.Delta{}, nil, fmt.Errorf("%w: %v", ErrUnknownMergeType, req.MergeType)
+	}
+	switch {
+	case req.MergeType == MergeScript && req.Script == "":
+		return index.Delta{}, nil, fmt.Errorf("%w: MergeScript needs WriteRequest.Script, the name of a registered script", ErrInvalidScript)
+	case req.MergeType != MergeScript && req.Script != "":
+		return index.Delta{}, nil, fmt.Errorf("%w: WriteRequest.Script is set but MergeType is %v, not MergeScript", ErrInvalidScript, req.MergeType)
 	}
 	path, err := merge.ParsePath(req.Field)
 	if err != nil {

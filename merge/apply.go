@@ -9,16 +9,23 @@ import (
 
 // Delta is one change to a document: a merge type, the path it applies to,
 // and the raw JSON value. Value is ignored for Delete and may be nil there.
+// Script and Context are used only by ScriptType.
 type Delta struct {
 	Type  Type
 	Path  Path
 	Value []byte
+	// Script is the compiled merge script of a ScriptType delta. Check does not
+	// need it; Apply does.
+	Script *Script
+	// Context is passed to the script as its ctx argument.
+	Context ScriptContext
 }
 
 // Check validates d before it is stored: the type must be known, the path
 // within limits, the value valid JSON (except for Delete), an object for
 // Set, Replace and Patch at the root, and a well-formed operation list for
-// JSONPatch. Errors wrap ErrUnknownType, ErrInvalidPath or ErrInvalidValue.
+// JSONPatch. A ScriptType delta needs only a valid value; its script is not
+// checked. Errors wrap ErrUnknownType, ErrInvalidPath or ErrInvalidValue.
 func Check(d Delta) error {
 	if !d.Type.Valid() {
 		return fmt.Errorf("%w: %s", ErrUnknownType, d.Type)
@@ -61,7 +68,9 @@ func checkRootValue(d Delta, v any) error {
 // object. doc may be mutated in place, so callers must use the returned
 // value. When d does not apply, Apply returns the document unchanged with an
 // error wrapping ErrConflict; an invalid value gives ErrInvalidValue and an
-// unknown type ErrUnknownType, also without changes.
+// unknown type ErrUnknownType, also without changes. A ScriptType delta without
+// a script gives ErrInvalidScript, and a failing script ErrScriptFailed,
+// both without changes.
 func Apply(doc any, d Delta) (any, error) {
 	root, ok := doc.(map[string]any)
 	if !ok && doc != nil {
@@ -76,7 +85,7 @@ func Apply(doc any, d Delta) (any, error) {
 			return map[string]any{}, nil
 		}
 		return remove(root, d.Path), nil
-	case Set, Insert, Replace, Patch, JSONPatch:
+	case Set, Insert, Replace, Patch, JSONPatch, ScriptType:
 	default:
 		return root, fmt.Errorf("%w: %s", ErrUnknownType, d.Type)
 	}
@@ -87,6 +96,9 @@ func Apply(doc any, d Delta) (any, error) {
 	}
 	if err := checkRootValue(d, v); err != nil {
 		return root, err
+	}
+	if d.Type == ScriptType {
+		return applyScript(root, d, v)
 	}
 	if len(d.Path) == 0 {
 		switch d.Type {
@@ -315,6 +327,33 @@ func mergePatch(target, patch any) any {
 		tm[k] = mergePatch(tm[k], pv)
 	}
 	return tm
+}
+
+// applyScript runs d's script on the value at d.Path and stores the result
+// with Set's rules, or removes the target when the script returns undefined.
+// The script works on copies, so a failure leaves root unchanged.
+func applyScript(root map[string]any, d Delta, v any) (any, error) {
+	if d.Script == nil {
+		return root, fmt.Errorf("%w: script not loaded for the script delta at %q", ErrInvalidScript, d.Path.String())
+	}
+	current, present := lookup(root, d.Path)
+	result, keep, err := d.Script.Run(current, present, v, d.Context)
+	if err != nil {
+		return root, err
+	}
+	if len(d.Path) == 0 {
+		if !keep {
+			return map[string]any{}, nil
+		}
+		if _, ok := result.(map[string]any); !ok {
+			return root, d.Script.failed(d.Context, "result at the document root must be an object, got "+kind(result))
+		}
+		return result, nil
+	}
+	if !keep {
+		return remove(root, d.Path), nil
+	}
+	return set(root, d.Path, 0, result)
 }
 
 // parseIndex resolves seg as an index into an array of length n. "-" is n;

@@ -68,4 +68,65 @@
 // JSONPatch target is absent or not a container, an operation fails, or the
 // root would stop being an object. No-ops are not errors. Replace and Delete
 // never conflict.
+//
+// # Scripts
+//
+// A delta of type ScriptType ("script") names a JavaScript merge function
+// that computes the new value. A ScriptEngine compiles the source once into a
+// Script, whose version identity is ScriptHash(source), the hex SHA-256. The
+// source (at most 64 KiB, strict mode, ECMAScript 5.1 with most of ES6+ as
+// goja supports it) must define
+//
+//	function merge(current, value, ctx) { ... }
+//
+// current is the value at the path, or undefined when nothing is there (a
+// path through a scalar, or an array index that does not exist, reads as
+// undefined); value is the delta's value; ctx is {catalog, field, version}.
+// The result is stored with Set's rules, conflicts included; returning
+// undefined removes the target as Delete does. At the root the result must
+// be an object, and undefined empties the document. Any failure leaves the
+// document unchanged and returns an error wrapping ErrScriptFailed.
+//
+// Values cross into and out of the script as copies: current and value are
+// fresh JavaScript values (object keys in sorted order), and the result is
+// read into a fresh tree, so a script cannot change the document except
+// through its result. The result is read as JSON.stringify would read it
+// (toJSON is called, boxed primitives unwrap, undefined members are left out,
+// undefined array elements become null, only own enumerable string keys
+// count), except that NaN, Infinity, functions, symbols, BigInts and cycles
+// anywhere fail the delta instead of being dropped or nulled. Numbers are
+// float64 inside scripts, so integers beyond 2^53 lose precision; results are
+// written as JavaScript writes numbers (integers below 1e21 without fraction
+// or exponent, -0 as 0).
+//
+// Every reader must compute the same result, so scripts see no clock, no
+// randomness and no I/O. Math.random, Date.now(), Date() and new Date()
+// without arguments throw. Dates with explicit values work, in UTC: local-time
+// getters and setters behave as their UTC forms, getTimezoneOffset is 0,
+// new Date(y, m, ...) means Date.UTC(y, m, ...), and only ISO 8601 strings
+// parse (a date-time without an offset is UTC; other formats give an invalid
+// date). There is no console, require, timer or module loader: calling
+// console.log is a ReferenceError, so a stray debug line fails loudly in tests
+// rather than logging nowhere. Math's transcendental functions (sin, exp,
+// pow...) come from Go's math package and may differ in the last bit between
+// CPU architectures; readers on mixed architectures should avoid them
+// (arithmetic, Math.floor, round, abs, min, max and sqrt are exact).
+//
+// Calls cannot leave state behind: the global object and every builtin
+// object and prototype are frozen, and the script's top-level code runs again
+// on every call, so top-level variables start fresh each time. Assigning to a
+// frozen builtin throws a TypeError in strict mode; one consequence is that
+// assigning a property that a frozen prototype already has, such as
+// obj.toString = f, throws too (use Object.defineProperty or a class).
+//
+// Limits: a call may nest at most ScriptOptions.MaxCallStackSize calls
+// (default 256), its result may encode to at most MaxResultBytes (default
+// 1 MiB) and nest at most 10000 deep, and a call is interrupted after Timeout
+// (default 50ms). The limits other than Timeout are rules: all readers must
+// use the same values. The timeout depends on machine speed and load, so it
+// is only a safety net against runaway scripts; scripts must stay far below
+// it (microseconds, not milliseconds), or readers may disagree about which
+// deltas failed. It is checked only while script code runs: a single builtin
+// call, such as "x".repeat(1e8), finishes before the interrupt is seen.
+// There is no memory limit beyond what the time and result limits imply.
 package merge

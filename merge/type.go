@@ -28,12 +28,16 @@ const (
 	// JSONPatch applies RFC 6902 JSON Patch operations to the value at the
 	// path.
 	JSONPatch
+	// ScriptType runs a registered JavaScript merge function, given the
+	// value at the path and the delta's value, and stores what it returns.
+	// (Its name is "script"; the identifier Script is the compiled script.)
+	ScriptType
 )
 
 // ErrUnknownType, ErrInvalidPath, ErrInvalidValue and ErrConflict are the
 // sentinel errors of this package; returned errors wrap one of them.
 var (
-	// ErrUnknownType reports a merge type that is not one of the six.
+	// ErrUnknownType reports a merge type that is not one of the seven.
 	ErrUnknownType = errors.New("merge: unknown merge type")
 	// ErrInvalidPath reports a field path that breaks the path grammar.
 	ErrInvalidPath = errors.New("merge: invalid field path")
@@ -46,15 +50,16 @@ var (
 )
 
 var typeNames = [...]string{
-	Set:       "set",
-	Insert:    "insert",
-	Replace:   "replace",
-	Delete:    "delete",
-	Patch:     "patch",
-	JSONPatch: "jsonpatch",
+	Set:        "set",
+	Insert:     "insert",
+	Replace:    "replace",
+	Delete:     "delete",
+	Patch:      "patch",
+	JSONPatch:  "jsonpatch",
+	ScriptType: "script",
 }
 
-const validTypeNames = "set, insert, replace, delete, patch, jsonpatch"
+const validTypeNames = "set, insert, replace, delete, patch, jsonpatch, script"
 
 // String returns the lowercase name of t, or "Type(N)" if t is unknown.
 func (t Type) String() string {

@@ -10,6 +10,7 @@ func TestTypeNamesRoundTrip(t *testing.T) {
 	want := map[Type]string{
 		Set: "set", Insert: "insert", Replace: "replace",
 		Delete: "delete", Patch: "patch", JSONPatch: "jsonpatch",
+		ScriptType: "script",
 	}
 	for typ, name := range want {
 		if got := typ.String(); got != name {
@@ -33,11 +34,11 @@ func TestSetIsTheZeroType(t *testing.T) {
 }
 
 func TestUnknownTypeStringsWithNumber(t *testing.T) {
-	typ := Type(6)
+	typ := Type(7)
 	if typ.Valid() {
-		t.Fatal("Type(6).Valid() = true")
+		t.Fatal("Type(7).Valid() = true")
 	}
-	if got := typ.String(); got != "Type(6)" {
+	if got := typ.String(); got != "Type(7)" {
 		t.Fatalf("String() = %q", got)
 	}
 }

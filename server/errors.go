@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/merge"
+)
+
+// Error codes of the API. Every error response is
+//
+//	{"error":{"code":"invalid_field","message":"..."}}
+//
+// with the HTTP status of its code. The codes are stable; the messages are for
+// people and may change.
+const (
+	CodeInvalidCatalog     = "invalid_catalog"     // 400
+	CodeInvalidField       = "invalid_field"       // 400
+	CodeInvalidValue       = "invalid_value"       // 400
+	CodeUnknownMergeType   = "unknown_merge_type"  // 400
+	CodeBodyTooLarge       = "body_too_large"      // 413
+	CodeInvalidConfig      = "invalid_config"      // 400 on PUT /v1/config, 500 elsewhere
+	CodeUnsupportedStorage = "unsupported_storage" // 400 on PUT /v1/config, 500 elsewhere
+	CodeVersionOverflow    = "version_overflow"    // 409
+	CodeInvalidScript      = "invalid_script"      // 400
+	CodeScriptNotFound     = "script_not_found"    // 404
+	CodeScriptFailed       = "script_failed"       // 422 (strict read)
+	CodeConflict           = "conflict"            // 422 (strict read)
+	CodeMetaUnavailable    = "meta_unavailable"    // 503
+	CodeMetaLocked         = "meta_locked"         // 503
+	CodeStorageUnavailable = "storage_unavailable" // 503
+	CodeClosed             = "closed"              // 503
+	CodeTimeout            = "timeout"             // 504
+	CodeCanceled           = "canceled"            // 499
+	CodeInvalidMetaURL     = "invalid_meta_url"    // 500
+	CodeBodyMissing        = "body_missing"        // 500
+	CodeDecryptFailed      = "decrypt_failed"      // 500
+	CodeCorrupt            = "corrupt"             // 500
+	CodeUnauthorized       = "unauthorized"        // 401
+	CodeForbidden          = "forbidden"           // 403
+	CodeNotFound           = "not_found"           // 404
+	CodeMethodNotAllowed   = "method_not_allowed"  // 405
+	CodeBadRequest         = "bad_request"         // 400
+	CodeInternal           = "internal"            // 500
+)
+
+// statusClientClosedRequest is the status logged (never seen by the client)
+// when the client went away before the answer was ready.
+const statusClientClosedRequest = 499
+
+// errorTable maps the library's typed errors to codes, most specific first:
+// the first row whose error errors.Is matches wins. An error that matches no
+// row is "internal".
+var errorTable = []struct {
+	err    error
+	code   string
+	status int
+}{
+	// Stored data that cannot be used. These come first: a corrupt delta's
+	// error also wraps the merge error (ErrInvalidValue...) that found it.
+	// Retrying does not help, so they are 500s, not 502/503: a missing body
+	// (memory storage of another process, a deleted object) is data loss or
+	// a misconfiguration to fix, not an upstream that is briefly down.
+	{lake.ErrBodyMissing, CodeBodyMissing, http.StatusInternalServerError},
+	{lake.ErrDecrypt, CodeDecryptFailed, http.StatusInternalServerError},
+	{lake.ErrCorrupt, CodeCorrupt, http.StatusInternalServerError},
+
+	// A strict read that met a delta it cannot apply. Before the input
+	// rows: a script's failure may wrap the value error behind it.
+	{lake.ErrScriptFailed, CodeScriptFailed, http.StatusUnprocessableEntity},
+	{merge.ErrConflict, CodeConflict, http.StatusUnprocessableEntity},
+
+	// Input errors: nothing was written.
+	{lake.ErrInvalidScript, CodeInvalidScript, http.StatusBadRequest},
+	{lake.ErrScriptNotFound, CodeScriptNotFound, http.StatusNotFound},
+	{lake.ErrInvalidCatalog, CodeInvalidCatalog, http.StatusBadRequest},
+	{lake.ErrInvalidField, CodeInvalidField, http.StatusBadRequest},
+	{lake.ErrInvalidValue, CodeInvalidValue, http.StatusBadRequest},
+	{lake.ErrUnknownMergeType, CodeUnknownMergeType, http.StatusBadRequest},
+	{lake.ErrBodyTooLarge, CodeBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{lake.ErrInvalidConfig, CodeInvalidConfig, http.StatusBadRequest},
+	{lake.ErrUnsupportedStorage, CodeUnsupportedStorage, http.StatusBadRequest},
+	{lake.ErrVersionOverflow, CodeVersionOverflow, http.StatusConflict},
+
+	// Stores that are down or busy: worth a retry later.
+	{lake.ErrMetaLocked, CodeMetaLocked, http.StatusServiceUnavailable},
+	{lake.ErrMetaUnavailable, CodeMetaUnavailable, http.StatusServiceUnavailable},
+	{lake.ErrStorageUnavailable, CodeStorageUnavailable, http.StatusServiceUnavailable},
+	{lake.ErrClosed, CodeClosed, http.StatusServiceUnavailable},
+	{context.DeadlineExceeded, CodeTimeout, http.StatusGatewayTimeout},
+	{context.Canceled, CodeCanceled, statusClientClosedRequest},
+
+	// The server was started with a meta URL that cannot work.
+	{lake.ErrInvalidMetaURL, CodeInvalidMetaURL, http.StatusInternalServerError},
+}
+
+// apiError is an error the server itself raises (bad request body, auth,
+// routing), already classified.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func newError(status int, code, message string) *apiError {
+	return &apiError{status: status, code: code, message: message}
+}
+
+// Classify returns the API error code and HTTP status for err, as the
+// server answers it.
+func Classify(err error) (code string, status int) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.code, ae.status
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return CodeBodyTooLarge, http.StatusRequestEntityTooLarge
+	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return row.code, row.status
+		}
+	}
+	return CodeInternal, http.StatusInternalServerError
+}
+
+// storedConfigError turns the 400 of a config error into a 500 outside PUT
+// /v1/config: there the config at fault is the one stored in the lake, not
+// anything in the request.
+func storedConfigError(err error) error {
+	code, _ := Classify(err)
+	if code == CodeInvalidConfig || code == CodeUnsupportedStorage {
+		return &apiError{status: http.StatusInternalServerError, code: code,
+			message: err.Error() + " (the lake's stored config is at fault: fix it with PUT /v1/config)"}
+	}
+	return err
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers err as JSON and returns its code and status.
+func writeError(w http.ResponseWriter, err error) (string, int) {
+	code, status := Classify(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lake"`)
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: err.Error()}})
+	return code, status
+}
+
+// writeJSON answers v as one line of JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data, _ = json.Marshal(errorBody{Error: errorDetail{Code: CodeInternal, Message: err.Error()}})
+	}
+	writeRaw(w, status, data)
+}
+
+// writeRaw answers data, which is JSON text, with a newline after it.
+func writeRaw(w http.ResponseWriter, status int, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+	_, _ = w.Write([]byte{'\n'})
+}
