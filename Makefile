@@ -1,7 +1,12 @@
-.PHONY: run test bench build
+.PHONY: run quickstart test bench build
 
-# Runs the quick start against a local Redis (started if none answers).
+# Runs Lake's main job: the HTTP API on 127.0.0.1:7171, with the lake in
+# ./lake-data (embedded, no Redis needed).
 run:
+	go run ./cmd/lake serve
+
+# Runs the README's Quick Start against a throwaway Redis.
+quickstart:
 	bash scripts/run.sh
 
 # Runs every test against real parts (see scripts/test.sh).
@@ -12,4 +17,4 @@ bench:
 	bash scripts/bench.sh
 
 build:
-	go build ./...
+	go build -o lake ./cmd/lake
