@@ -15,6 +15,7 @@ test:
 
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench-s3.sh
 
 build:
 	go build -o lake ./cmd/lake
