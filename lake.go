@@ -59,6 +59,10 @@ type Option struct {
 	InitTimeout time.Duration
 	// Logger receives warnings (memory storage fallback, snapshot failures).
 	Logger *slog.Logger
+	// CacheSize is how many catalogs' folded documents the client keeps in
+	// memory, so that rereading an unchanged catalog costs one meta-store
+	// call (default 1024; negative turns the cache off).
+	CacheSize int
 	// Scripts limits merge scripts: time per call (default 50 ms), call
 	// stack depth and result size.
 	Scripts merge.ScriptOptions
@@ -71,6 +75,7 @@ var openIndex = index.Open
 func NewOption() Option {
 	return Option{
 		MaxBodySize:      DefaultMaxBodySize,
+		CacheSize:        DefaultCacheSize,
 		FetchConcurrency: DefaultFetchConcurrency,
 		InitTimeout:      DefaultInitTimeout,
 		Logger:           slog.Default(),
@@ -93,6 +98,7 @@ type Client struct {
 	// so that at most one save per catalog runs at a time.
 	snapshotting sync.Map
 
+	cache       *documentCache
 	engine      *merge.ScriptEngine
 	scripts     sync.Map // script hash -> *merge.Script, compiled once
 	scriptLoads singleflight.Group
@@ -129,7 +135,7 @@ func NewLake(metaURL string, opts ...func(*Option)) *Client {
 	if opt.Logger == nil {
 		opt.Logger = def.Logger
 	}
-	return &Client{metaURL: metaURL, opt: opt, engine: merge.NewScriptEngine(opt.Scripts)}
+	return &Client{metaURL: metaURL, opt: opt, cache: newDocumentCache(opt.CacheSize), engine: merge.NewScriptEngine(opt.Scripts)}
 }
 
 // Close releases the client's connections. Operations after Close return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -61,6 +62,10 @@ type SnapshotInfo struct {
 	// Fallback, when not empty, says why the latest snapshot could not be
 	// used and the document was folded from the log instead.
 	Fallback string
+	// Cached is the version of this client's in-memory copy of the document
+	// that the fold started from instead of a snapshot (0: none). A read of
+	// an unchanged catalog is served from it after one meta-store call.
+	Cached int64
 }
 
 // SkippedDelta is a delta the fold did not apply, and why.
@@ -69,6 +74,7 @@ type SkippedDelta struct {
 	Field   string
 	Merge   string
 	Reason  string
+	err     error
 }
 
 // JSON is JSON text. It prints as text (fmt.Println(result.Data)) and
@@ -113,14 +119,14 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	res, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
+	res, snapshotVersion, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
 	if errors.Is(err, ErrBodyMissing) && storage.Kind(s.store) == "memory" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	if req.GenerateSnap && res.Snapshot.Deltas > 0 {
+	if req.GenerateSnap && res.Version > snapshotVersion {
 		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, s.store, req.Catalog, res)
 		if res.Snapshot.SaveError != nil {
 			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", req.Catalog,
@@ -130,14 +136,36 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	return res, nil
 }
 
-func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, error) {
-	head, deltas, err := idx.Read(ctx, catalog, 0)
+// fold returns the catalog's document and the version of its latest
+// snapshot pointer.
+func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, int64, error) {
+	cached := c.cache.get(catalog)
+	var after int64
+	if cached != nil {
+		after = cached.version
+	}
+	head, deltas, err := idx.Read(ctx, catalog, after)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	res := &ReadResult{}
 	var doc any = map[string]any{}
-	if head.Snapshot.Version > 0 {
+	if cached != nil && head.Snapshot.Version <= cached.version {
+		res.Version = cached.version
+		res.Snapshot.Cached = cached.version
+		// The cached fold's skips still count, so that a read reports the
+		// same whether or not this client had the document in memory.
+		res.Skipped = append(res.Skipped, cached.skipped...)
+		if strict && len(res.Skipped) > 0 {
+			first := res.Skipped[0]
+			return nil, 0, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
+		}
+		if len(deltas) == 0 {
+			res.Data = append(JSON(nil), cached.data...)
+			return res, head.Snapshot.Version, nil
+		}
+		doc = merge.Clone(cached.doc)
+	} else if head.Snapshot.Version > 0 {
 		snap, err := c.loadSnapshot(ctx, store, head.Snapshot)
 		switch {
 		case err == nil:
@@ -151,31 +179,31 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 			res.Snapshot.Fallback = err.Error()
 			older, err := idx.Log(ctx, catalog, 0, head.Snapshot.Version)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			deltas = append(older, deltas...)
 		default:
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	bodies, err := c.fetchBodies(ctx, store, catalog, deltas)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for i, d := range deltas {
 		md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		doc, err = merge.Apply(doc, md)
 		switch {
 		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
 			if strict {
-				return nil, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
+				return nil, 0, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
 			}
-			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error()})
+			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
 		case err != nil:
-			return nil, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+			return nil, 0, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
 				ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
 		}
 		res.Version = d.Version
@@ -183,10 +211,11 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	res.Snapshot.Deltas = len(deltas)
 	data, err := merge.Encode(doc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
+		return nil, 0, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
-	res.Data = data
-	return res, nil
+	c.cache.put(catalog, &cachedDocument{version: res.Version, doc: doc, data: data, skipped: slices.Clip(res.Skipped)})
+	res.Data = append(JSON(nil), data...)
+	return res, head.Snapshot.Version, nil
 }
 
 // mergeDelta turns a log entry and its body into what merge.Apply takes.

@@ -148,7 +148,8 @@ func testTheHighestVersionWinsForEveryReader(t *testing.T, store storage.Storage
 
 func testAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T, store storage.Storage) {
 	counting := &countingStorage{Storage: store}
-	client := newTestLake(t).client(withStorage(counting))
+	l := newTestLake(t)
+	client := l.client(withStorage(counting))
 	for i := range 20 {
 		mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
 	}
@@ -160,13 +161,24 @@ func testAReadAfterASnapshotFetchesOnlyTheSnapshotAndNewerDeltas(t *testing.T, s
 		mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("g", i), Value: i})
 	}
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "f0", MergeType: lake.MergeDelete})
-	res := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	// A client without the document in memory starts from the snapshot.
+	res := mustRead(t, l.client(withStorage(counting)), lake.ReadRequest{Catalog: "c"})
 	snaps, deltas := countSnapshots(counting.fetched())
 	if snaps != 1 || deltas != 3 {
 		t.Fatalf("read after the snapshot fetched %d snapshots and %d delta bodies, want 1 and 3 (a delete has no body)", snaps, deltas)
 	}
 	if res.Snapshot.Version != first.Version || res.Snapshot.Deltas != 4 || strings.Contains(res.Data.String(), `"f0"`) {
 		t.Fatalf("got %s (%+v)", res.Data, res.Snapshot)
+	}
+	// The client that folded the document keeps it: only the new bodies.
+	cached := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	if snaps, deltas := countSnapshots(counting.fetched()); snaps != 0 || deltas != 3 || cached.Data.String() != res.Data.String() {
+		t.Fatalf("cached read fetched %d snapshots and %d deltas, got %s", snaps, deltas, cached.Data)
+	}
+	// Unchanged: nothing is fetched at all.
+	again := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	if fetched := counting.fetched(); len(fetched) != 0 || again.Snapshot.Cached != res.Version || again.Data.String() != res.Data.String() {
+		t.Fatalf("unchanged read fetched %v (%+v)", fetched, again.Snapshot)
 	}
 }
 
@@ -253,7 +265,8 @@ func (w withoutSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
 
 func testACorruptSnapshotFallsBackToTheLog(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	client := l.client(withStorage(store))
+	noCache := func(o *lake.Option) { o.CacheSize = -1 }
+	client := l.client(withStorage(store), noCache)
 	ctx := context.Background()
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	snap := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
