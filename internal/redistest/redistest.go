@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/internal/testenv"
 	"github.com/redis/rueidis"
 )
 
@@ -33,18 +34,10 @@ func URL(t testing.TB) string {
 	}
 	client, err := connect(url)
 	if err != nil {
-		missing(t, fmt.Sprintf("no Redis at %s (set LAKE_TEST_REDIS_URL or run `make test`): %v", url, err))
+		testenv.Missing(t, fmt.Sprintf("no Redis at %s (set LAKE_TEST_REDIS_URL or run `make test`): %v", url, err))
 	}
 	client.Close()
 	return url
-}
-
-func missing(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 func connect(url string) (rueidis.Client, error) {
@@ -118,9 +111,9 @@ func StartServer(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		missing(t, "redis-server is not installed")
+		testenv.Missing(t, "redis-server is not installed")
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	dir := filepath.Join(t.TempDir(), "redis"+strconv.Itoa(int(serverCount.Add(1))))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -165,14 +158,4 @@ func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
 	s.start(t)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/internal/testenv"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -65,7 +66,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
-		missing(t, "no versitygw for S3 tests: "+err.Error())
+		testenv.Missing(t, "no versitygw for S3 tests: "+err.Error())
 	}
 	base := t.TempDir()
 	s := &Server{
@@ -83,14 +84,14 @@ func Start(t testing.TB) *Server {
 	// Another process may take the free port between our probe and
 	// versitygw's bind; try a few ports before giving up.
 	for attempt := 1; ; attempt++ {
-		s.port = freePort(t)
+		s.port = testenv.FreePort(t)
 		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(s.port)
 		err = s.start()
 		if err == nil {
 			break
 		}
 		if attempt == 3 {
-			missing(t, err.Error())
+			testenv.Missing(t, err.Error())
 		}
 	}
 	s.Bucket = s.NewBucket(t)
@@ -286,22 +287,4 @@ func runs(bin string) error {
 		return fmt.Errorf("%s --version: %w\n%s", bin, err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-func missing(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
