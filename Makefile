@@ -16,6 +16,7 @@ test:
 bench:
 	bash scripts/bench.sh
 	bash scripts/bench-s3.sh
+	bash scripts/bench-lake.sh
 
 build:
 	go build -o lake ./cmd/lake
