@@ -374,7 +374,7 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ParseConfig is config.Parse that also refuses the redaction placeholder
+// ParseConfig is config.Parse that also refuses the redaction marker
 // "***" as a secret: it is what GET /v1/config and `lake config get` print,
 // and storing it back would replace the real secret (an aes_pwd of "***"
 // would even be accepted and encrypt new bodies with it).
@@ -385,7 +385,7 @@ func ParseConfig(data []byte) (*config.Config, error) {
 	}
 	for name, v := range map[string]string{"secret_key": cfg.SecretKey, "aes_pwd": cfg.AESPwd} {
 		if v == "***" {
-			return nil, fmt.Errorf(`%w: %s is "***", the placeholder of a redacted secret: give the real value`,
+			return nil, fmt.Errorf(`%w: %s is "***", the marker of a redacted secret: give the real value`,
 				lake.ErrInvalidConfig, name)
 		}
 	}

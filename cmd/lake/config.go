@@ -23,7 +23,7 @@ which storage the lake uses then).
 config set reads a config as JSON from FILE, or from stdin with -, checks it
 (unknown fields are refused), probes its storage (puts, gets and deletes a
 test object), then stores it. A config that fails a step is not stored. A
-secret given as "***" (the redaction placeholder) is refused.
+secret given as "***" (the redaction marker) is refused.
 
 Fields: name, storage (memory, local, s3, oss), path, endpoint, region,
 bucket, access_key, secret_key, path_style (auto, path, virtual), aes_pwd.`,

@@ -228,7 +228,7 @@ func TestConfigSetGet(t *testing.T) {
 		t.Fatalf("read: %q", out)
 	}
 
-	// Feeding `config get` back is refused: its secrets are placeholders.
+	// Feeding `config get` back is refused: its secrets are redaction markers.
 	if r := runLake(t, dir, out, "config", "set", "-"); r.code != 2 || !strings.Contains(r.stderr, `"***"`) {
 		t.Fatalf("config set of a redacted config: exit %d, %s", r.code, r.stderr)
 	}
