@@ -316,10 +316,7 @@ func (c *Client) GetConfig(ctx context.Context) (*config.Config, error) {
 // is not stored. Other clients load the config once, on their first
 // operation; they pick up a change when they are restarted.
 func (c *Client) UpdateConfig(ctx context.Context, cfg *config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	data, err := cfg.Marshal()
+	data, err := cfg.Marshal() // validates
 	if err != nil {
 		return err
 	}

@@ -34,26 +34,33 @@ func runApplyCases(t *testing.T, tests []applyCase) {
 				d.Value = []byte(tt.value)
 			}
 			out, err := Apply(doc, d)
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("Apply error = %v, want %v", err, tt.err)
-				}
-				if got := mustEncode(t, out); got != before {
-					t.Errorf("returned document changed on error: %s -> %s", before, got)
-				}
-				if got := mustEncode(t, doc); got != before {
-					t.Errorf("input document mutated on error: %s -> %s", before, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Apply: %v", err)
-			}
-			want := mustEncode(t, mustDecode(t, tt.want))
-			if got := mustEncode(t, out); got != want {
-				t.Errorf("got  %s\nwant %s", got, want)
-			}
+			checkApplied(t, doc, before, out, err, tt.err, tt.want)
 		})
+	}
+}
+
+// checkApplied asserts one Apply: on an expected error, the error's identity
+// and that neither the input nor the returned document changed; otherwise
+// the encoded result.
+func checkApplied(t *testing.T, doc any, before string, out any, err, wantErr error, want string) {
+	t.Helper()
+	if wantErr != nil {
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("Apply error = %v, want %v", err, wantErr)
+		}
+		if got := mustEncode(t, out); got != before {
+			t.Errorf("returned document changed on error: %s -> %s", before, got)
+		}
+		if got := mustEncode(t, doc); got != before {
+			t.Errorf("input document mutated on error: %s -> %s", before, got)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got, want := mustEncode(t, out), mustEncode(t, mustDecode(t, want)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
 
