@@ -31,6 +31,12 @@ type ReadRequest struct {
 // ReadResult is a catalog's document as of Version.
 type ReadResult struct {
 	// Data is the document as JSON text; it prints as text.
+	//
+	// Data is read-only: results of the same catalog version share one copy
+	// with this client's document cache, so that a read of a large unchanged
+	// document costs no copy. Decode it, print it, send it; to change the
+	// bytes in place, copy them first. Appending to Data is safe (its
+	// capacity is clipped, so append always allocates).
 	Data JSON
 	// Version is the newest delta the document includes (0 for a catalog
 	// with no deltas). A write whose version is <= Version is in Data.
@@ -92,9 +98,11 @@ func (j JSON) MarshalJSON() ([]byte, error) {
 	return j, nil
 }
 
-// UnmarshalJSON stores a copy of data.
+// UnmarshalJSON stores a copy of data in a new slice: unlike
+// json.RawMessage it never reuses j's array, which a ReadResult shares with
+// the client's cache.
 func (j *JSON) UnmarshalJSON(data []byte) error {
-	*j = append((*j)[:0], data...)
+	*j = append(JSON(nil), data...)
 	return nil
 }
 
@@ -161,7 +169,7 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 			return nil, 0, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
 		}
 		if len(deltas) == 0 {
-			res.Data = append(JSON(nil), cached.data...)
+			res.Data = cached.data
 			return res, head.Snapshot.Version, nil
 		}
 		doc = merge.Clone(cached.doc)
@@ -213,8 +221,9 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
+	data = slices.Clip(data)
 	c.cache.put(catalog, &cachedDocument{version: res.Version, doc: doc, data: data, skipped: slices.Clip(res.Skipped)})
-	res.Data = append(JSON(nil), data...)
+	res.Data = data
 	return res, head.Snapshot.Version, nil
 }
 

@@ -2,6 +2,7 @@ package lake_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -305,5 +306,30 @@ func testReadYourWritesByVersion(t *testing.T, store storage.Storage) {
 	v := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	if res := mustRead(t, client, lake.ReadRequest{Catalog: "c"}); res.Version < v {
 		t.Fatalf("read version %d is older than the acknowledged write %d", res.Version, v)
+	}
+}
+
+func TestChangingAResultThroughAppendOrUnmarshalLeavesTheCacheAlone(t *testing.T) {
+	client := newTestLake(t).client()
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	first := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	want := first.Data.String()
+
+	if cap(first.Data) != len(first.Data) {
+		t.Fatalf("Data has spare capacity (%d > %d): an append would write into the cache", cap(first.Data), len(first.Data))
+	}
+	// Same length as the cached text: reusing Data's array would overwrite it.
+	if err := json.Unmarshal([]byte(`{"Data":{"b":2}}`), first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Data.String() != `{"b":2}` {
+		t.Fatalf("unmarshal gave %s", first.Data)
+	}
+	second := mustRead(t, client, lake.ReadRequest{Catalog: "c"})
+	if second.Snapshot.Cached == 0 {
+		t.Fatalf("the second read did not come from the cache: %+v", second.Snapshot)
+	}
+	if got := second.Data.String(); got != want {
+		t.Fatalf("the cached document changed through a result: got %s, want %s", got, want)
 	}
 }
