@@ -5,29 +5,57 @@ package index
 // string.format('%d') instead. Versions stay below 2^53, where a Lua double
 // is exact.
 
-// scriptCommit allocates the next version of a catalog and appends one entry
-// to its log. The version is Redis TIME in microseconds, but never at or
-// below the last version, so it is strictly increasing even when the clock
-// steps back or when many commits land within one microsecond.
+// scriptCommit commits a batch of deltas to one or more catalogs (group
+// commit: the concurrent writes of one process go to Redis together). For
+// each catalog it allocates the next versions and appends one entry per
+// delta to the log, in the order given. A version is Redis TIME in
+// microseconds, but never at or below the catalog's last version, so
+// versions are strictly increasing even when the clock steps back or when
+// many commits land within one microsecond.
 //
 // A member that is already in the log (a retried commit) is not added again:
 // its version is returned.
 //
-// KEYS[1] head hash, KEYS[2] log sorted set; ARGV[1] member. Returns the version.
+// KEYS: head hash and log sorted set of each catalog, in pairs.
+// ARGV: for each catalog in KEYS order, the number of its members, then the
+// members. Returns one number per member, in ARGV order: its version, or -1
+// when the version would pass 2^53-1 (that member is not committed).
 const scriptCommit = `
-local done = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if done then return tonumber(done) end
 local t = redis.call('TIME')
-local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if v <= last then v = last + 1 end
-if v > 9007199254740991 then
-  return redis.error_reply('LAKE version would exceed 2^53-1')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+local a = 1
+for k = 1, #KEYS, 2 do
+  local head, log = KEYS[k], KEYS[k + 1]
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local last = tonumber(redis.call('HGET', head, 'version') or '0')
+  local seen = {}
+  local add = {}
+  for i = 1, n do
+    local m = ARGV[a]
+    a = a + 1
+    local v = seen[m] or tonumber(redis.call('ZSCORE', log, m) or '0')
+    if v == 0 then
+      v = now
+      if v <= last then v = last + 1 end
+      if v > 9007199254740991 then
+        v = -1
+      else
+        last = v
+        seen[m] = v
+        add[#add + 1] = string.format('%d', v)
+        add[#add + 1] = m
+      end
+    end
+    out[#out + 1] = v
+  end
+  if #add > 0 then
+    redis.call('ZADD', log, unpack(add))
+    redis.call('HSET', head, 'version', string.format('%d', last))
+  end
 end
-local vs = string.format('%d', v)
-redis.call('HSET', KEYS[1], 'version', vs)
-redis.call('ZADD', KEYS[2], vs, ARGV[1])
-return v
+return out
 `
 
 // scriptRead returns a catalog's head and the log entries after

@@ -29,7 +29,25 @@ type redisIndex struct {
 	// listed holds the catalogs this process has added to lake.catalogs, so
 	// each costs one extra command per process, not one per write.
 	listed sync.Map
+	// commits batches concurrent commits into one script call per cluster
+	// slot (group commit).
+	commits *batcher[commitRequest, int64]
+	cluster bool
 }
+
+// commitRequest is one delta waiting in a commit batch.
+type commitRequest struct{ catalog, member string }
+
+const (
+	// maxBatch bounds the deltas of one commit call: a script call holds
+	// Redis for its whole run, and 256 commits take it well under a
+	// millisecond.
+	maxBatch = 256
+	// batchTimeout bounds one batch call. A batch outlives the callers that
+	// started it (each waits only as long as its own context allows), so it
+	// needs a bound of its own.
+	batchTimeout = 10 * time.Second
+)
 
 var (
 	// Commits are idempotent (see Delta.ID), so rueidis may retry them.
@@ -54,7 +72,9 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 	if err != nil {
 		return nil, classify(fmt.Errorf("connect to %s: %w", redactURL(metaURL), err))
 	}
-	return &redisIndex{client: client, prefix: opts.KeyPrefix}, nil
+	r := &redisIndex{client: client, prefix: opts.KeyPrefix, cluster: client.Mode() == rueidis.ClientModeCluster}
+	r.commits = newBatcher(maxBatch, r.commitBatch)
+	return r, nil
 }
 
 // boundedRetry lets rueidis retry a retryable command (reads, and commits,
@@ -90,14 +110,62 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 		}
 		r.listed.Store(catalog, true)
 	}
-	version, err := luaCommit.Exec(ctx, r.client, r.catalogKeys(catalog), []string{encodeMember(d)}).AsInt64()
-	if err != nil && strings.Contains(err.Error(), "LAKE version would exceed") {
-		return 0, fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
+	return r.commits.do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: encodeMember(d)})
+}
+
+// slot is the batch group of a catalog: its cluster slot, since one script
+// call may only touch keys of one slot; a standalone Redis takes every
+// catalog in one call.
+func (r *redisIndex) slot(catalog string) uint16 {
+	if !r.cluster {
+		return 0
 	}
+	cmd := r.client.B().Get().Key(r.catalogKeys(catalog)[0]).Build()
+	return cmd.Slot()
+}
+
+// commitBatch commits a batch in one script call: the catalogs in order of
+// first appearance, each with its deltas in the order they arrived.
+func (r *redisIndex) commitBatch(ctx context.Context, calls []*call[commitRequest, int64]) {
+	var catalogs []string
+	byCatalog := make(map[string][]*call[commitRequest, int64])
+	for _, c := range calls {
+		if _, ok := byCatalog[c.req.catalog]; !ok {
+			catalogs = append(catalogs, c.req.catalog)
+		}
+		byCatalog[c.req.catalog] = append(byCatalog[c.req.catalog], c)
+	}
+	keys := make([]string, 0, 2*len(catalogs))
+	args := make([]string, 0, len(catalogs)+len(calls))
+	for _, catalog := range catalogs {
+		keys = append(keys, r.catalogKeys(catalog)...)
+		args = append(args, strconv.Itoa(len(byCatalog[catalog])))
+		for _, c := range byCatalog[catalog] {
+			args = append(args, c.req.member)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	versions, err := luaCommit.Exec(ctx, r.client, keys, args).AsIntSlice()
 	if err != nil {
-		return 0, classify(fmt.Errorf("commit to %q: %w", catalog, err))
+		err = classify(err)
+	} else if len(versions) != len(calls) {
+		err = fmt.Errorf("%w: commit returned %d versions for %d deltas", ErrCorrupt, len(versions), len(calls))
 	}
-	return version, nil
+	i := 0
+	for _, catalog := range catalogs {
+		for _, c := range byCatalog[catalog] {
+			switch {
+			case err != nil:
+				c.err = fmt.Errorf("commit to %q: %w", catalog, err)
+			case versions[i] < 0:
+				c.err = fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
+			default:
+				c.res = versions[i]
+			}
+			i++
+		}
+	}
 }
 
 func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
