@@ -129,7 +129,8 @@ func (c *Client) prepare(req WriteRequest) (index.Delta, []byte, error) {
 				ErrBodyTooLarge, len(body), c.opt.MaxBodySize)
 		}
 	}
-	if err := merge.Check(merge.Delta{Type: req.MergeType, Path: path, Value: body}); err != nil {
+	// body is valid JSON: json.Marshal made it or validJSON checked it.
+	if err := merge.CheckValid(merge.Delta{Type: req.MergeType, Path: path, Value: body}); err != nil {
 		return index.Delta{}, nil, err
 	}
 	return index.Delta{Field: req.Field, Merge: req.MergeType.String()}, body, nil

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/internal/redistest"
+	"github.com/redis/rueidis"
 )
 
 // The behaviour every engine must share. Each test runs once per engine, as
-// the subtests "redis" and "file".
+// the subtests "redis", "redis-cluster" and "file".
 
 // engine opens a fresh, empty meta store of one kind for a test.
 type engine struct {
@@ -38,15 +40,16 @@ var engines = []engine{
 			idx, _ := openTest(t)
 			return idx
 		},
-		clock: func(t *testing.T, idx Index) int64 { return redisTime(t, idx.(*redisIndex)) },
-		setLastVersion: func(t *testing.T, idx Index, catalog string, v int64) {
-			t.Helper()
-			r := idx.(*redisIndex)
-			cmd := r.client.B().Hset().Key(r.catalogKeys(catalog)[0]).FieldValue().FieldValue("version", strconv.FormatInt(v, 10)).Build()
-			if err := r.client.Do(context.Background(), cmd).Error(); err != nil {
-				t.Fatal(err)
-			}
-		},
+		clock:          redisClock,
+		setLastVersion: setRedisLastVersion,
+	},
+	{
+		// A real cluster refuses a script or command whose keys span slots
+		// (CROSSSLOT), which a single server accepts.
+		name:           "redis-cluster",
+		open:           func(t *testing.T) Index { return openClusterTest(t) },
+		clock:          redisClock,
+		setLastVersion: setRedisLastVersion,
 	},
 	{
 		name:  "file",
@@ -59,6 +62,38 @@ var engines = []engine{
 			}
 		},
 	},
+}
+
+func redisClock(t *testing.T, idx Index) int64 { return redisTime(t, idx.(*redisIndex)) }
+
+func setRedisLastVersion(t *testing.T, idx Index, catalog string, v int64) {
+	t.Helper()
+	r := idx.(*redisIndex)
+	cmd := r.client.B().Hset().Key(r.catalogKeys(catalog)[0]).FieldValue().FieldValue("version", strconv.FormatInt(v, 10)).Build()
+	if err := r.client.Do(context.Background(), cmd).Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openClusterTest opens the Redis engine on a one-node cluster of its own.
+// The server is thrown away with the test, so no key cleanup is needed.
+func openClusterTest(t *testing.T) *redisIndex {
+	t.Helper()
+	server := redistest.StartCluster(t)
+	idx, err := Open(context.Background(), server.URL, Options{KeyPrefix: "laketest:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	return idx.(*redisIndex)
+}
+
+// Without this, the "redis-cluster" subtests could pass on a client that
+// silently fell back to standalone mode.
+func TestRedisClusterClientIsInClusterMode(t *testing.T) {
+	if mode := openClusterTest(t).client.Mode(); mode != rueidis.ClientModeCluster {
+		t.Fatalf("client mode %q on a cluster, want %q", mode, rueidis.ClientModeCluster)
+	}
 }
 
 // forEachEngine runs test as one subtest per engine.

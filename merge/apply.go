@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -27,13 +28,32 @@ type Delta struct {
 // JSONPatch. A ScriptType delta needs only a valid value; its script is not
 // checked. Errors wrap ErrUnknownType, ErrInvalidPath or ErrInvalidValue.
 func Check(d Delta) error {
+	if err := checkTypeAndPath(d); err != nil {
+		return err
+	}
+	if d.Type != Delete && !json.Valid(d.Value) {
+		_, err := Decode(d.Value) // for the error's detail
+		return err
+	}
+	return CheckValid(d)
+}
+
+func checkTypeAndPath(d Delta) error {
 	if !d.Type.Valid() {
 		return fmt.Errorf("%w: %s", ErrUnknownType, d.Type)
 	}
-	if err := validatePath(d.Path); err != nil {
+	return validatePath(d.Path)
+}
+
+// CheckValid is Check for a value already known to be valid JSON text (the
+// output of json.Marshal, or text that passed json.Valid). It skips the scan
+// that dominates Check's cost on large values, and decodes the value only
+// where its shape matters: at the root and for JSONPatch.
+func CheckValid(d Delta) error {
+	if err := checkTypeAndPath(d); err != nil {
 		return err
 	}
-	if d.Type == Delete {
+	if d.Type == Delete || (len(d.Path) > 0 && d.Type != JSONPatch) {
 		return nil
 	}
 	v, err := Decode(d.Value)

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -34,6 +35,9 @@ func TestCheckAccepts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := Check(tt.d); err != nil {
 				t.Fatalf("Check: %v", err)
+			}
+			if err := CheckValid(tt.d); err != nil {
+				t.Fatalf("CheckValid: %v", err)
 			}
 		})
 	}
@@ -80,6 +84,13 @@ func TestCheckRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.message) {
 				t.Errorf("error %q does not mention %q", err, tt.message)
+			}
+			// CheckValid trusts the value to be JSON text; on any other
+			// fault it must agree with Check.
+			if tt.d.Type == Delete || json.Valid(tt.d.Value) {
+				if other := CheckValid(tt.d); other == nil || other.Error() != err.Error() {
+					t.Errorf("CheckValid error = %v, Check error = %v", other, err)
+				}
 			}
 		})
 	}

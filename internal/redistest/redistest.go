@@ -153,6 +153,43 @@ func (s *Server) Stop() {
 	}
 }
 
+// StartCluster starts a redis-server in cluster mode that owns all 16384
+// slots. One node is enough: it still refuses multi-key commands and scripts
+// whose keys span slots (CROSSSLOT), which is what tests of cluster support
+// need to see.
+func StartCluster(t testing.TB) *Server {
+	t.Helper()
+	// nodes.conf outlives Restart, so a restarted node keeps its slots.
+	s := StartServer(t, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(t.TempDir(), "nodes.conf"))
+	// A forced single client: the auto-detecting one cannot set up a cluster
+	// client on a node without slots.
+	client, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: []string{fmt.Sprintf("127.0.0.1:%d", s.Port)}, ForceSingleClient: true, DisableCache: true,
+		Dialer: net.Dialer{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		t.Fatalf("connect to redis-server on port %d: %v", s.Port, err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	if err := client.Do(ctx, client.B().ClusterAddslotsrange().StartSlotEndSlot().StartSlotEndSlot(0, 16383).Build()).Error(); err != nil {
+		t.Fatalf("assign slots on port %d: %v", s.Port, err)
+	}
+	// A new master waits up to 2s (CLUSTER_WRITABLE_DELAY) before its state
+	// turns ok; until then every key command fails with CLUSTERDOWN.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := client.Do(ctx, client.B().ClusterInfo().Build()).ToString()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster on port %d is not ok: %v %s", s.Port, err, info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Restart stops the server and starts it again on the same port and directory.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
