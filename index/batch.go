@@ -8,24 +8,28 @@ import (
 
 // batcher turns concurrent calls into batches (group commit). Calls share a
 // group when one request may carry them together (one Redis cluster slot).
-// While a batch of a group is in flight, the group's new calls queue up and
-// go out together as the next batch when it returns. A call that finds its
-// group idle is sent at once, alone: there is no timer and no added latency
-// without concurrency, and the batches grow with the load.
+// A group has at most `flights` batches in flight; while it has that many,
+// its new calls queue up and go out together as the next batch when one
+// returns. A call that finds its group with a free flight is sent at once:
+// there is no timer and no added latency without concurrency, and the
+// batches grow with the load. More than one flight lets this process prepare
+// and send the next batch while the server runs the last one.
 type batcher[Req, Res any] struct {
 	// run sends one batch and sets every call's res or err.
 	run func(ctx context.Context, calls []*call[Req, Res])
 	// max bounds a batch, so that one request never holds the server for
 	// long.
 	max int
+	// flights bounds the batches of one group in flight at a time.
+	flights int
 
 	mu     sync.Mutex
 	groups map[uint16]*batchGroup[Req, Res]
 }
 
 type batchGroup[Req, Res any] struct {
-	queue   []*call[Req, Res]
-	running bool
+	queue    []*call[Req, Res]
+	inFlight int
 }
 
 type call[Req, Res any] struct {
@@ -38,8 +42,8 @@ type call[Req, Res any] struct {
 	taken, abandoned bool
 }
 
-func newBatcher[Req, Res any](max int, run func(context.Context, []*call[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{run: run, max: max, groups: make(map[uint16]*batchGroup[Req, Res])}
+func newBatcher[Req, Res any](max, flights int, run func(context.Context, []*call[Req, Res])) *batcher[Req, Res] {
+	return &batcher[Req, Res]{run: run, max: max, flights: flights, groups: make(map[uint16]*batchGroup[Req, Res])}
 }
 
 // do sends req in the next batch of group and waits for its result. A caller
@@ -60,11 +64,13 @@ func (b *batcher[Req, Res]) do(ctx context.Context, group uint16, req Req) (Res,
 		b.groups[group] = g
 	}
 	g.queue = append(g.queue, c)
-	lead := !g.running
-	g.running = true
+	lead := g.inFlight < b.flights
+	if lead {
+		g.inFlight++
+	}
 	b.mu.Unlock()
 	if lead {
-		// The caller that wakes an idle group sends the batch itself (its
+		// The caller that finds a free flight sends the batch itself (its
 		// own call is in it); later batches go from their own goroutines.
 		b.flush(context.WithoutCancel(ctx), group, g)
 	}
@@ -81,8 +87,8 @@ func (b *batcher[Req, Res]) do(ctx context.Context, group uint16, req Req) (Res,
 	}
 }
 
-// flush sends one batch of g and hands the group on: to a new goroutine if
-// calls queued meanwhile, or back to idle.
+// flush sends one batch of g and hands its flight on: to a new goroutine if
+// calls queued meanwhile, or back to the group.
 func (b *batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGroup[Req, Res]) {
 	b.mu.Lock()
 	batch := make([]*call[Req, Res], 0, min(len(g.queue), b.max))
@@ -111,8 +117,9 @@ func (b *batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGro
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(g.queue) == 0 {
-		g.running = false
-		delete(b.groups, group)
+		if g.inFlight--; g.inFlight == 0 {
+			delete(b.groups, group)
+		}
 		return
 	}
 	go b.flush(context.WithoutCancel(ctx), group, g)

@@ -16,7 +16,7 @@ import (
 
 func TestBatcherSendsALoneCallAtOnce(t *testing.T) {
 	var batches [][]int
-	b := newBatcher(8, func(_ context.Context, calls []*call[int, int]) {
+	b := newBatcher(8, 1, func(_ context.Context, calls []*call[int, int]) {
 		var reqs []int
 		for _, c := range calls {
 			reqs = append(reqs, c.req)
@@ -38,7 +38,7 @@ func TestBatcherGroupsCallsThatArriveWhileABatchIsInFlight(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var sizes []int
-	b := newBatcher(4, func(_ context.Context, calls []*call[int, int]) {
+	b := newBatcher(4, 1, func(_ context.Context, calls []*call[int, int]) {
 		mu.Lock()
 		first := len(sizes) == 0
 		sizes = append(sizes, len(calls))
@@ -70,7 +70,7 @@ func TestBatcherGroupsCallsThatArriveWhileABatchIsInFlight(t *testing.T) {
 
 func TestBatcherKeepsGroupsApart(t *testing.T) {
 	var mixed atomic.Bool
-	b := newBatcher(64, func(_ context.Context, calls []*call[uint16, int]) {
+	b := newBatcher(64, 1, func(_ context.Context, calls []*call[uint16, int]) {
 		for _, c := range calls {
 			if c.req != calls[0].req {
 				mixed.Store(true)
@@ -90,7 +90,7 @@ func TestBatcherKeepsGroupsApart(t *testing.T) {
 func TestBatcherNeverSendsACallWhoseContextEndedInTheQueue(t *testing.T) {
 	release := make(chan struct{})
 	var sent sync.Map
-	b := newBatcher(8, func(_ context.Context, calls []*call[string, int]) {
+	b := newBatcher(8, 1, func(_ context.Context, calls []*call[string, int]) {
 		for _, c := range calls {
 			sent.Store(c.req, true)
 		}
@@ -201,7 +201,7 @@ func TestConcurrentCommitsToManyCatalogsGetTheirLoggedVersions(t *testing.T) {
 func TestRedisGroupsConcurrentCommitsIntoFewerCalls(t *testing.T) {
 	r, _ := openTest(t)
 	var calls, largest atomic.Int64
-	r.commits = newBatcher(maxBatch, func(ctx context.Context, batch []*call[commitRequest, int64]) {
+	r.commits = newBatcher(maxBatch, commitFlights, func(ctx context.Context, batch []*call[commitRequest, int64]) {
 		calls.Add(1)
 		if n := int64(len(batch)); n > largest.Load() {
 			largest.Store(n)

@@ -43,6 +43,10 @@ const (
 	// Redis for its whole run, and 256 commits take it well under a
 	// millisecond.
 	maxBatch = 256
+	// commitFlights is how many commit batches of one slot may be in flight
+	// at once: with two, the next batch is on its way while Redis runs the
+	// last, and order is still Redis's execution order.
+	commitFlights = 2
 	// batchTimeout bounds one batch call. A batch outlives the callers that
 	// started it (each waits only as long as its own context allows), so it
 	// needs a bound of its own.
@@ -73,7 +77,7 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 		return nil, classify(fmt.Errorf("connect to %s: %w", redactURL(metaURL), err))
 	}
 	r := &redisIndex{client: client, prefix: opts.KeyPrefix, cluster: client.Mode() == rueidis.ClientModeCluster}
-	r.commits = newBatcher(maxBatch, r.commitBatch)
+	r.commits = newBatcher(maxBatch, commitFlights, r.commitBatch)
 	return r, nil
 }
 

@@ -80,7 +80,7 @@ func CheckKey(key string) error {
 	case strings.ContainsAny(key, "\x00\\"):
 		return bad("contains NUL or backslash")
 	}
-	for _, seg := range strings.Split(key, "/") {
+	for seg := range strings.SplitSeq(key, "/") {
 		switch {
 		case seg == "":
 			return bad("empty path segment (leading, trailing or double slash)")
