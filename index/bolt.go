@@ -41,6 +41,8 @@ type boltIndex struct {
 	db   *bolt.DB
 	path string
 	root []byte
+	// commits groups concurrent commits into one transaction (one fsync).
+	commits *batcher[boltCommit, int64]
 }
 
 var (
@@ -85,6 +87,8 @@ func openBolt(ctx context.Context, dir string, opts Options) (*boltIndex, error)
 		return nil, fmt.Errorf("%w: open %s: %w", ErrUnavailable, path, err)
 	}
 	b := &boltIndex{db: db, path: path, root: []byte(opts.KeyPrefix + "lake")}
+	// bbolt writes one transaction at a time: one batch in flight.
+	b.commits = newBatcher(maxBatch, 1, b.commitBatch)
 	err = db.Update(func(tx *bolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(b.root)
 		if err != nil {
@@ -203,46 +207,74 @@ func (b *boltIndex) Commit(ctx context.Context, catalog string, d Delta) (int64,
 	if d.ID == "" {
 		return 0, errors.New("index: commit of a delta without an ID")
 	}
-	member := []byte(encodeMember(d))
-	var version int64
-	err := b.update(ctx, func(root *bolt.Bucket) error {
-		cat, err := root.Bucket(bucketCatalogs).CreateBucketIfNotExists(nameKey(catalog))
-		if err != nil {
-			return err
-		}
-		ids, err := cat.CreateBucketIfNotExists(bucketIDs)
-		if err != nil {
-			return err
-		}
-		if done := ids.Get([]byte(d.ID)); done != nil {
-			version, err = parseVersionKey(done)
-			return err
-		}
-		log, err := cat.CreateBucketIfNotExists(bucketLog)
-		if err != nil {
-			return err
-		}
-		head, err := catalogHead(cat)
-		if err != nil {
-			return err
-		}
-		version = max(time.Now().UnixMicro(), head.Version+1)
-		if version > MaxVersion {
-			return fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
-		}
-		key := versionKey(version)
-		if err := cat.Put(keyVersion, key); err != nil {
-			return err
-		}
-		if err := log.Put(key, member); err != nil {
-			return err
-		}
-		return ids.Put([]byte(d.ID), key)
+	return b.commits.do(ctx, 0, boltCommit{catalog: catalog, delta: d})
+}
+
+// boltCommit is one delta waiting in a commit batch.
+type boltCommit struct {
+	catalog string
+	delta   Delta
+}
+
+// commitBatch commits a batch in one write transaction: one fsync for all
+// the commits that queued while the last one was being written.
+func (b *boltIndex) commitBatch(_ context.Context, calls []*call[boltCommit, int64]) {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		return b.inRoot(tx, func(root *bolt.Bucket) error {
+			for _, c := range calls {
+				c.res, c.err = commitTo(root, c.req.catalog, c.req.delta)
+				// An overflow commits nothing and fails only its own call.
+				if c.err != nil && !errors.Is(c.err, ErrVersionOverflow) {
+					return c.err
+				}
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		return 0, b.classify(fmt.Errorf("commit to %q: %w", catalog, err))
+	for _, c := range calls {
+		if err != nil {
+			c.res, c.err = 0, err
+		}
+		if c.err != nil {
+			c.err = b.classify(fmt.Errorf("commit to %q: %w", c.req.catalog, c.err))
+		}
 	}
-	return version, nil
+}
+
+// commitTo appends d to a catalog's log at its next version, or returns the
+// version d already has.
+func commitTo(root *bolt.Bucket, catalog string, d Delta) (int64, error) {
+	cat, err := root.Bucket(bucketCatalogs).CreateBucketIfNotExists(nameKey(catalog))
+	if err != nil {
+		return 0, err
+	}
+	ids, err := cat.CreateBucketIfNotExists(bucketIDs)
+	if err != nil {
+		return 0, err
+	}
+	if done := ids.Get([]byte(d.ID)); done != nil {
+		return parseVersionKey(done)
+	}
+	log, err := cat.CreateBucketIfNotExists(bucketLog)
+	if err != nil {
+		return 0, err
+	}
+	head, err := catalogHead(cat)
+	if err != nil {
+		return 0, err
+	}
+	version := max(time.Now().UnixMicro(), head.Version+1)
+	if version > MaxVersion {
+		return 0, fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
+	}
+	key := versionKey(version)
+	if err := cat.Put(keyVersion, key); err != nil {
+		return 0, err
+	}
+	if err := log.Put(key, []byte(encodeMember(d))); err != nil {
+		return 0, err
+	}
+	return version, ids.Put([]byte(d.ID), key)
 }
 
 func (b *boltIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
