@@ -66,6 +66,16 @@ type Option struct {
 	// Scripts limits merge scripts: time per call (default 50 ms), call
 	// stack depth and result size.
 	Scripts merge.ScriptOptions
+	// SnapshotMinDeltas is the snapshot policy of GenerateSnap reads: a read
+	// saves a snapshot only when the latest one is at least this many deltas
+	// behind the document (default 1: whenever there is anything new).
+	// Raising it trades a longer fold for fewer snapshot writes, which
+	// matters for large documents that change often.
+	SnapshotMinDeltas int
+	// SnapshotAsync saves GenerateSnap snapshots in the background, off the
+	// reader's path: the read returns at once with SnapshotInfo.Saving set,
+	// and Close waits for the saves still running.
+	SnapshotAsync bool
 }
 
 // openIndex is index.Open; tests wrap it to count meta-store calls.
@@ -97,6 +107,8 @@ type Client struct {
 	// snapshotting holds the catalogs whose snapshot this client is saving,
 	// so that at most one save per catalog runs at a time.
 	snapshotting sync.Map
+	// saves tracks background snapshot saves (Option.SnapshotAsync).
+	saves sync.WaitGroup
 
 	cache       *documentCache
 	engine      *merge.ScriptEngine
@@ -135,15 +147,22 @@ func NewLake(metaURL string, opts ...func(*Option)) *Client {
 	if opt.Logger == nil {
 		opt.Logger = def.Logger
 	}
+	opt.SnapshotMinDeltas = max(opt.SnapshotMinDeltas, 1)
 	return &Client{metaURL: metaURL, opt: opt, cache: newDocumentCache(opt.CacheSize), engine: merge.NewScriptEngine(opt.Scripts)}
 }
 
-// Close releases the client's connections. Operations after Close return
-// ErrClosed.
+// Close waits for the background snapshot saves still running
+// (Option.SnapshotAsync) and releases the client's connections. Operations
+// after Close return ErrClosed.
 func (c *Client) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
+	// Saves start under mu after checking closed: once this lock is taken,
+	// none can start any more.
+	c.mu.Lock()
+	c.mu.Unlock()
+	c.saves.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idx != nil {

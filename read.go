@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -65,6 +66,13 @@ type SnapshotInfo struct {
 	Saved bool
 	// SaveError says why a requested snapshot was not saved, if it was not.
 	SaveError error
+	// Saving is true when a snapshot at ReadResult.Version is being saved in
+	// the background (Option.SnapshotAsync); failures are logged.
+	Saving bool
+	// Behind is how many deltas the latest snapshot was behind the document
+	// when it was read (before any save by this read): what a GenerateSnap
+	// read compares with Option.SnapshotMinDeltas.
+	Behind int64
 	// Fallback, when not empty, says why the latest snapshot could not be
 	// used and the document was folded from the log instead.
 	Fallback string
@@ -127,26 +135,65 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	res, snapshotVersion, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
+	res, head, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
 	if errors.Is(err, ErrBodyMissing) && storage.Kind(s.store) == "memory" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	if req.GenerateSnap && res.Version > snapshotVersion {
-		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, s.store, req.Catalog, res)
-		if res.Snapshot.SaveError != nil {
-			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", req.Catalog,
-				"version", res.Version, "error", res.Snapshot.SaveError)
-		}
+	res.Snapshot.Behind = head.Pending
+	if req.GenerateSnap && res.Version > head.Snapshot.Version && head.Pending >= int64(c.opt.SnapshotMinDeltas) {
+		c.snapshot(ctx, idx, s.store, req.Catalog, res)
 	}
 	return res, nil
 }
 
-// fold returns the catalog's document and the version of its latest
-// snapshot pointer.
-func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, int64, error) {
+// snapshotSaveTimeout bounds a background snapshot save, which no caller's
+// context bounds.
+const snapshotSaveTimeout = time.Minute
+
+// snapshot saves res as the catalog's snapshot, now or in the background
+// (Option.SnapshotAsync), and records the outcome in res.Snapshot. At most
+// one save per catalog runs at a time in this client; a read that finds one
+// running does not wait for it.
+func (c *Client) snapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, res *ReadResult) {
+	if _, running := c.snapshotting.LoadOrStore(catalog, struct{}{}); running {
+		res.Snapshot.SaveError = errSnapshotInProgress
+		return
+	}
+	if !c.opt.SnapshotAsync {
+		defer c.snapshotting.Delete(catalog)
+		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, store, catalog, res.Version, res.Data)
+		if res.Snapshot.SaveError != nil {
+			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", catalog,
+				"version", res.Version, "error", res.Snapshot.SaveError)
+		}
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		c.snapshotting.Delete(catalog)
+		res.Snapshot.SaveError = ErrClosed
+		return
+	}
+	c.saves.Add(1)
+	res.Snapshot.Saving = true
+	version, data := res.Version, res.Data
+	go func() {
+		defer c.saves.Done()
+		defer c.snapshotting.Delete(catalog)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotSaveTimeout)
+		defer cancel()
+		if _, err := c.saveSnapshot(ctx, idx, store, catalog, version, data); err != nil {
+			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", catalog, "version", version, "error", err)
+		}
+	}()
+}
+
+// fold returns the catalog's document and its head in the meta store.
+func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, index.Head, error) {
 	cached := c.cache.get(catalog)
 	var after int64
 	if cached != nil {
@@ -154,7 +201,7 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	}
 	head, deltas, err := idx.Read(ctx, catalog, after)
 	if err != nil {
-		return nil, 0, err
+		return nil, index.Head{}, err
 	}
 	res := &ReadResult{}
 	var doc any = map[string]any{}
@@ -166,11 +213,11 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 		res.Skipped = append(res.Skipped, cached.skipped...)
 		if strict && len(res.Skipped) > 0 {
 			first := res.Skipped[0]
-			return nil, 0, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
+			return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
 		}
 		if len(deltas) == 0 {
 			res.Data = cached.data
-			return res, head.Snapshot.Version, nil
+			return res, head, nil
 		}
 		doc = merge.Clone(cached.doc)
 	} else if head.Snapshot.Version > 0 {
@@ -187,31 +234,31 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 			res.Snapshot.Fallback = err.Error()
 			older, err := idx.Log(ctx, catalog, 0, head.Snapshot.Version)
 			if err != nil {
-				return nil, 0, err
+				return nil, index.Head{}, err
 			}
 			deltas = append(older, deltas...)
 		default:
-			return nil, 0, err
+			return nil, index.Head{}, err
 		}
 	}
 	bodies, err := c.fetchBodies(ctx, store, catalog, deltas)
 	if err != nil {
-		return nil, 0, err
+		return nil, index.Head{}, err
 	}
 	for i, d := range deltas {
 		md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
 		if err != nil {
-			return nil, 0, err
+			return nil, index.Head{}, err
 		}
 		doc, err = merge.Apply(doc, md)
 		switch {
 		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
 			if strict {
-				return nil, 0, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
+				return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
 			}
 			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
 		case err != nil:
-			return nil, 0, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+			return nil, index.Head{}, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
 				ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
 		}
 		res.Version = d.Version
@@ -219,12 +266,12 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	res.Snapshot.Deltas = len(deltas)
 	data, err := merge.Encode(doc)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
+		return nil, index.Head{}, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
 	data = slices.Clip(data)
 	c.cache.put(catalog, &cachedDocument{version: res.Version, doc: doc, data: data, skipped: slices.Clip(res.Skipped)})
 	res.Data = data
-	return res, head.Snapshot.Version, nil
+	return res, head, nil
 }
 
 // mergeDelta turns a log entry and its body into what merge.Apply takes.
@@ -295,20 +342,14 @@ func (c *Client) fetchBodies(ctx context.Context, store storage.Storage, catalog
 	return bodies, g.Wait()
 }
 
-// saveSnapshot stores res as the catalog's snapshot at res.Version and moves
-// the pointer to it if no newer snapshot got there first. At most one save
-// per catalog runs at a time in this client; a read that finds one running
-// does not wait for it.
-func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, res *ReadResult) (bool, error) {
-	if _, running := c.snapshotting.LoadOrStore(catalog, struct{}{}); running {
-		return false, errSnapshotInProgress
-	}
-	defer c.snapshotting.Delete(catalog)
-	body, err := json.Marshal(snapshotBody{Version: res.Version, Document: json.RawMessage(res.Data)})
+// saveSnapshot stores data as the catalog's snapshot at version and moves
+// the pointer to it if no newer snapshot got there first.
+func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, version int64, data JSON) (bool, error) {
+	body, err := json.Marshal(snapshotBody{Version: version, Document: json.RawMessage(data)})
 	if err != nil {
 		return false, err
 	}
-	p := index.SnapshotPointer{Version: res.Version, Key: snapshotKey(catalog, res.Version)}
+	p := index.SnapshotPointer{Version: version, Key: snapshotKey(catalog, version)}
 	if err := store.Put(ctx, p.Key, body); err != nil {
 		return false, storageError(err)
 	}

@@ -333,3 +333,42 @@ func TestChangingAResultThroughAppendOrUnmarshalLeavesTheCacheAlone(t *testing.T
 		t.Fatalf("the cached document changed through a result: got %s, want %s", got, want)
 	}
 }
+
+func TestSnapshotMinDeltasSavesOnlyWhenTheSnapshotIsThatFarBehind(t *testing.T) {
+	client := newTestLake(t).client(func(o *lake.Option) { o.SnapshotMinDeltas = 3 })
+	snap := lake.ReadRequest{Catalog: "c", GenerateSnap: true}
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "b", Value: 2})
+	if res := mustRead(t, client, snap); res.Snapshot.Saved || res.Snapshot.Behind != 2 || res.Snapshot.SaveError != nil {
+		t.Fatalf("2 deltas behind with SnapshotMinDeltas 3: %+v", res.Snapshot)
+	}
+	third := mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "c", Value: 3})
+	if res := mustRead(t, client, snap); !res.Snapshot.Saved || res.Snapshot.Behind != 3 || res.Version != third {
+		t.Fatalf("3 deltas behind: %+v at %d", res.Snapshot, res.Version)
+	}
+	if res := mustRead(t, client, snap); res.Snapshot.Saved || res.Snapshot.Behind != 0 {
+		t.Fatalf("after the save: %+v", res.Snapshot)
+	}
+}
+
+func TestAsyncSnapshotsAreSavedInTheBackgroundAndCloseWaitsForThem(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	client := l.client(withStorage(store), func(o *lake.Option) { o.SnapshotAsync = true })
+	var last int64
+	for i := range 50 {
+		last = mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
+	}
+	res := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	if !res.Snapshot.Saving || res.Snapshot.Saved || res.Snapshot.SaveError != nil || res.Version != last {
+		t.Fatalf("async GenerateSnap read: %+v at %d", res.Snapshot, res.Version)
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close returned, so the save is done: another client starts from it.
+	other := mustRead(t, l.client(withStorage(store)), lake.ReadRequest{Catalog: "c"})
+	if other.Snapshot.Version != last || other.Snapshot.Deltas != 0 || other.Data.String() != res.Data.String() {
+		t.Fatalf("after Close, a new client read %+v", other.Snapshot)
+	}
+}

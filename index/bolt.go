@@ -286,13 +286,33 @@ func (b *boltIndex) Read(ctx context.Context, catalog string, after int64) (Head
 		if head, err = catalogHead(cat); err != nil {
 			return err
 		}
-		deltas, err = scanLog(cat, max(after, head.Snapshot.Version), MaxVersion)
-		return err
+		if deltas, err = scanLog(cat, max(after, head.Snapshot.Version), MaxVersion); err != nil {
+			return err
+		}
+		head.Pending = int64(len(deltas))
+		if after > head.Snapshot.Version {
+			head.Pending += countLog(cat, head.Snapshot.Version, after)
+		}
+		return nil
 	})
 	if err != nil {
 		return Head{}, nil, b.classify(fmt.Errorf("read %q: %w", catalog, err))
 	}
 	return head, deltas, nil
+}
+
+// countLog counts a catalog bucket's log entries with after < version <= upTo.
+func countLog(cat *bolt.Bucket, after, upTo int64) int64 {
+	if cat == nil || cat.Bucket(bucketLog) == nil {
+		return 0
+	}
+	var n int64
+	last := versionKey(upTo)
+	c := cat.Bucket(bucketLog).Cursor()
+	for k, _ := c.Seek(versionKey(after + 1)); k != nil && bytes.Compare(k, last) <= 0; k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 func (b *boltIndex) Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error) {

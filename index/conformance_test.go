@@ -323,7 +323,7 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 			versions = append(versions, v)
 		}
 		head, deltas, err = idx.Read(ctx, "c", 0)
-		if err != nil || head != (Head{Version: versions[4]}) || len(deltas) != 5 {
+		if err != nil || head != (Head{Version: versions[4], Pending: 5}) || len(deltas) != 5 {
 			t.Fatalf("before a snapshot: %+v, %d deltas, %v", head, len(deltas), err)
 		}
 		moved, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: versions[2], Key: "c/snapshots/x.json"})
@@ -334,17 +334,18 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if head.Version != versions[4] || head.Snapshot != (SnapshotPointer{Version: versions[2], Key: "c/snapshots/x.json"}) {
+		if head.Version != versions[4] || head.Snapshot != (SnapshotPointer{Version: versions[2], Key: "c/snapshots/x.json"}) || head.Pending != 2 {
 			t.Fatalf("head = %+v", head)
 		}
 		if len(deltas) != 2 || deltas[0].Version != versions[3] || deltas[1].Field != "f|4" || deltas[1].Merge != "patch" || deltas[1].BodyKey != "c/4.json" {
 			t.Fatalf("deltas after the snapshot = %+v", deltas)
 		}
-		if _, deltas, _ = idx.Read(ctx, "c", versions[3]); len(deltas) != 1 || deltas[0].Version != versions[4] {
-			t.Fatalf("deltas after %d = %+v", versions[3], deltas)
+		// Pending counts from the snapshot, whatever `after` is.
+		if head, deltas, _ = idx.Read(ctx, "c", versions[3]); len(deltas) != 1 || deltas[0].Version != versions[4] || head.Pending != 2 {
+			t.Fatalf("deltas after %d = %+v (pending %d)", versions[3], deltas, head.Pending)
 		}
-		if _, deltas, _ = idx.Read(ctx, "c", versions[4]); len(deltas) != 0 {
-			t.Fatalf("deltas after the last version = %+v", deltas)
+		if head, deltas, _ = idx.Read(ctx, "c", versions[4]); len(deltas) != 0 || head.Pending != 2 {
+			t.Fatalf("deltas after the last version = %+v (pending %d)", deltas, head.Pending)
 		}
 		// An `after` older than the snapshot still starts at the snapshot.
 		if _, deltas, _ = idx.Read(ctx, "c", versions[0]); len(deltas) != 2 {

@@ -69,6 +69,10 @@ type Head struct {
 	Version int64
 	// Snapshot is the latest snapshot pointer.
 	Snapshot SnapshotPointer
+	// Pending is how many log entries are newer than the snapshot (all of
+	// them without one): what a fold from the snapshot would apply. Set by
+	// Read, for snapshot policies.
+	Pending int64
 }
 
 // Index is the meta store. Implementations are safe for concurrent use.
@@ -78,8 +82,9 @@ type Index interface {
 	// the same delta (same ID) again returns its first version and changes
 	// nothing, so a commit may be retried when its outcome is unknown.
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
-	// Read returns, in one atomic step, the catalog's head and its deltas
-	// with version > max(after, head.Snapshot.Version), in version order.
+	// Read returns, in one atomic step, the catalog's head (with Pending)
+	// and its deltas with version > max(after, head.Snapshot.Version), in
+	// version order.
 	// A catalog that does not exist has a zero Head and no deltas.
 	Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error)
 	// Log returns the deltas with after < version <= upTo in version order.

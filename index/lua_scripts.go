@@ -58,18 +58,24 @@ end
 return out
 `
 
-// scriptRead returns a catalog's head and the log entries after
-// max(ARGV[1], snapshot version), in one atomic step.
+// scriptRead returns a catalog's head, the number of log entries after the
+// snapshot, and the log entries after max(ARGV[1], snapshot version), in one
+// atomic step.
 //
 // KEYS[1] head hash, KEYS[2] log; ARGV[1] after.
-// Returns {version, snap_version, snap_key, {member, score, ...}}.
+// Returns {version, snap_version, snap_key, {member, score, ...}, pending}.
 const scriptRead = `
 local h = redis.call('HMGET', KEYS[1], 'version', 'snap_version', 'snap_key')
-local from = tonumber(h[2] or '0')
+local snap = tonumber(h[2] or '0')
+local from = snap
 local after = tonumber(ARGV[1])
 if after > from then from = after end
 local log = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', from), '+inf', 'WITHSCORES')
-return {h[1] or '0', h[2] or '0', h[3] or '', log}
+local pending = #log / 2
+if from > snap then
+  pending = redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', snap), '+inf')
+end
+return {h[1] or '0', h[2] or '0', h[3] or '', log, pending}
 `
 
 // scriptSaveSnapshot moves the snapshot pointer forward only.

@@ -179,7 +179,7 @@ func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Hea
 	if err != nil {
 		return Head{}, nil, classify(fmt.Errorf("read %q: %w", catalog, err))
 	}
-	if len(reply) != 4 {
+	if len(reply) != 5 {
 		return Head{}, nil, fmt.Errorf("%w: read %q: unexpected reply of %d elements", ErrCorrupt, catalog, len(reply))
 	}
 	var head Head
@@ -196,6 +196,9 @@ func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Hea
 		return Head{}, nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, catalog, err)
 	}
 	head.Snapshot.Key = fields[2]
+	if head.Pending, err = reply[4].AsInt64(); err != nil {
+		return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+	}
 	log, err := reply[3].AsZScores()
 	if err != nil {
 		return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)

@@ -32,7 +32,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure write, read or mixed throughput and latency against a meta store",
-		usage:   "bench write|read|mixed [--storage memory|local|config] [--clients N] [--duration D] [--catalogs K] [--fields F] [--value-size B] [--json]",
+		usage:   "bench write|read|mixed [--storage memory|local|config] [--clients N] [--duration D] [--catalogs K] [--fields F] [--value-size B] [--snapshot-min-deltas N] [--snapshot-async] [--json]",
 		help: `Runs N concurrent clients against the meta store at --meta for D, then
 prints ops, ops/s, latency percentiles (p50, p90, p99, max, in ms) and the
 number of errors. Exit 1 if any op failed.
@@ -43,7 +43,8 @@ number of errors. Exit 1 if any op failed.
          then each client reads them
   mixed  90% reads (saving snapshots) and 10% writes over K catalogs; a read
          whose version is older than a write the same client had committed
-         to that catalog counts as an error
+         to that catalog counts as an error. --snapshot-min-deltas and
+         --snapshot-async set the snapshot policy of those reads
 
 The benchmark never touches the lake's own catalogs: on Redis it uses its own
 key prefix (lakebench:<random>:) and deletes every key under it at the end;
@@ -70,6 +71,8 @@ holds exactly one JSON object.`,
 			fs.IntVar(&o.catalogs, "catalogs", 16, "catalogs the ops are spread over")
 			fs.IntVar(&o.fields, "fields", 100, "distinct fields per catalog")
 			fs.IntVar(&o.valueSize, "value-size", 1024, "bytes per written value (a JSON string, quotes included)")
+			fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is this many deltas behind (Option.SnapshotMinDeltas)")
+			fs.BoolVar(&o.snapshotAsync, "snapshot-async", false, "mixed: save snapshots in the background (Option.SnapshotAsync)")
 			fs.BoolVar(&o.json, "json", false, "print one JSON object on stdout, and no progress")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs(args, 1, 1, "write, read or mixed"); err != nil {
@@ -88,6 +91,8 @@ holds exactly one JSON object.`,
 type benchOptions struct {
 	op, storage                          string
 	clients, catalogs, fields, valueSize int
+	snapshotMinDeltas                    int
+	snapshotAsync                        bool
 	duration                             time.Duration
 	json                                 bool
 }
@@ -114,6 +119,9 @@ func (o *benchOptions) validate() error {
 	}
 	if o.fields < 1 {
 		return usagef("--fields %d: want at least 1", o.fields)
+	}
+	if o.snapshotMinDeltas < 1 {
+		return usagef("--snapshot-min-deltas %d: want at least 1", o.snapshotMinDeltas)
 	}
 	if o.valueSize < 2 || o.valueSize > lake.DefaultMaxBodySize {
 		return usagef("--value-size %d: want 2 to %d", o.valueSize, lake.DefaultMaxBodySize)
@@ -243,6 +251,8 @@ func runBench(parent context.Context, a *app, o benchOptions) (err error) {
 		opt.Logger = logger
 		opt.KeyPrefix = prefix
 		opt.Storage = store
+		opt.SnapshotMinDeltas = o.snapshotMinDeltas
+		opt.SnapshotAsync = o.snapshotAsync
 	})
 	// Closed before the keys and directories go.
 	cleanups = append(cleanups, func() { closeClient(a, client) })
@@ -300,8 +310,8 @@ func runBench(parent context.Context, a *app, o benchOptions) (err error) {
 	return nil
 }
 
-// benchPrepare writes every field of every catalog and saves a snapshot of
-// each, one goroutine per catalog.
+// benchPrepare writes every field of every catalog and reads each with
+// GenerateSnap, one goroutine per catalog.
 func benchPrepare(ctx context.Context, client *lake.Client, catalogs, fields []string, value lake.JSON) error {
 	errs := make([]error, len(catalogs))
 	var wg sync.WaitGroup
@@ -313,9 +323,10 @@ func benchPrepare(ctx context.Context, client *lake.Client, catalogs, fields []s
 					return
 				}
 			}
+			// The snapshot policy decides whether (and when) it is saved.
 			res, err := client.Read(ctx, lake.ReadRequest{Catalog: catalog, GenerateSnap: true})
-			if err == nil && !res.Snapshot.Saved {
-				err = fmt.Errorf("snapshot of %s not saved: %v", catalog, res.Snapshot.SaveError)
+			if err == nil && res.Snapshot.SaveError != nil {
+				err = fmt.Errorf("snapshot of %s not saved: %w", catalog, res.Snapshot.SaveError)
 			}
 			errs[i] = err
 		})

@@ -98,7 +98,8 @@ func TestBenchFileAndTable(t *testing.T) {
 	if !strings.Contains(r.stderr, "ops/s") {
 		t.Fatalf("no progress on stderr: %q", r.stderr)
 	}
-	r = runLake(t, dir, "", "--meta", "file://"+lakeDir, "bench", "mixed", "--json", "--duration", "500ms", "--clients", "2", "--catalogs", "2", "--fields", "5")
+	r = runLake(t, dir, "", "--meta", "file://"+lakeDir, "bench", "mixed", "--json", "--duration", "500ms", "--clients", "2", "--catalogs", "2", "--fields", "5",
+		"--snapshot-min-deltas", "4", "--snapshot-async")
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
@@ -185,6 +186,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"bench", "write", "--value-size", "1"},
 		{"bench", "write", "--storage", "s3"},
 		{"bench", "write", "--nope"},
+		{"bench", "mixed", "--snapshot-min-deltas", "0"},
 	} {
 		r := runLake(t, dir, "", args...)
 		if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "usage: lake bench") {
