@@ -251,3 +251,63 @@ func TestRedisGroupsConcurrentCommitsIntoFewerCalls(t *testing.T) {
 		t.Fatalf("repeats of one delta got versions %d, %d (g0) and %d, %d (g2)", versions[0], versions[100], versions[50], versions[150])
 	}
 }
+
+// Concurrent reads share script calls too; readers of the same catalog after
+// the same version share one entry of the call but not their delta slices.
+func TestRedisGroupsConcurrentReadsAndEachOwnsItsDeltas(t *testing.T) {
+	r, _ := openTest(t)
+	ctx := context.Background()
+	var versions []int64
+	for i := range 3 {
+		v, err := r.Commit(ctx, "hot", Delta{ID: uuid.NewString(), Field: fmt.Sprint("f", i), Merge: "set"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	var calls atomic.Int64
+	r.reads = newBatcher(maxBatch, readFlights, func(ctx context.Context, batch []*call[readRequest, readResult]) {
+		calls.Add(1)
+		r.readBatch(ctx, batch)
+	})
+	results := make([][]Delta, 200)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			after := int64(0)
+			if i%2 == 1 {
+				after = versions[0]
+			}
+			head, deltas, err := r.Read(ctx, "hot", after)
+			if err != nil || head.Version != versions[2] || head.Pending != 3 {
+				t.Errorf("read after %d: %+v, %v", after, head, err)
+			}
+			results[i] = deltas
+			if len(deltas) > 0 {
+				deltas[0].Field = fmt.Sprint("changed by reader ", i)
+			}
+		})
+	}
+	wg.Wait()
+	if calls.Load() >= int64(len(results)) {
+		t.Fatalf("%d reads took %d script calls: no batching", len(results), calls.Load())
+	}
+	for i, deltas := range results {
+		want := []int64{versions[0], versions[1], versions[2]}
+		if i%2 == 1 {
+			want = want[1:]
+		}
+		if len(deltas) != len(want) {
+			t.Fatalf("read %d got %d deltas, want %d", i, len(deltas), len(want))
+		}
+		for j, d := range deltas {
+			if d.Version != want[j] || (j > 0 && d.Field != fmt.Sprint("f", j+3-len(want))) {
+				t.Fatalf("read %d: delta %d is %+v, want version %d", i, j, d, want[j])
+			}
+		}
+		if mine := fmt.Sprint("changed by reader ", i); deltas[0].Field != mine {
+			t.Fatalf("read %d shares its deltas: its first field is %q, want %q", i, deltas[0].Field, mine)
+		}
+	}
+	t.Logf("%d reads in %d script calls", len(results), calls.Load())
+}

@@ -58,24 +58,32 @@ end
 return out
 `
 
-// scriptRead returns a catalog's head, the number of log entries after the
-// snapshot, and the log entries after max(ARGV[1], snapshot version), in one
-// atomic step.
+// scriptRead reads a batch of catalogs (concurrent reads of one process go
+// to Redis together). For each read it returns the catalog's head, the number
+// of log entries after the snapshot, and the log entries after
+// max(after, snapshot version); the whole batch is one atomic step.
 //
-// KEYS[1] head hash, KEYS[2] log; ARGV[1] after.
-// Returns {version, snap_version, snap_key, {member, score, ...}, pending}.
+// KEYS: head hash and log sorted set of each read, in pairs.
+// ARGV: each read's after.
+// Returns one {version, snap_version, snap_key, {member, score, ...}, pending}
+// per read, in ARGV order.
 const scriptRead = `
-local h = redis.call('HMGET', KEYS[1], 'version', 'snap_version', 'snap_key')
-local snap = tonumber(h[2] or '0')
-local from = snap
-local after = tonumber(ARGV[1])
-if after > from then from = after end
-local log = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', from), '+inf', 'WITHSCORES')
-local pending = #log / 2
-if from > snap then
-  pending = redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', snap), '+inf')
+local out = {}
+for i = 1, #ARGV do
+  local head, log = KEYS[2 * i - 1], KEYS[2 * i]
+  local h = redis.call('HMGET', head, 'version', 'snap_version', 'snap_key')
+  local snap = tonumber(h[2] or '0')
+  local from = snap
+  local after = tonumber(ARGV[i])
+  if after > from then from = after end
+  local entries = redis.call('ZRANGEBYSCORE', log, '(' .. string.format('%d', from), '+inf', 'WITHSCORES')
+  local pending = #entries / 2
+  if from > snap then
+    pending = redis.call('ZCOUNT', log, '(' .. string.format('%d', snap), '+inf')
+  end
+  out[i] = {h[1] or '0', h[2] or '0', h[3] or '', entries, pending}
 end
-return {h[1] or '0', h[2] or '0', h[3] or '', log, pending}
+return out
 `
 
 // scriptSaveSnapshot moves the snapshot pointer forward only.

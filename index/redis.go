@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ type redisIndex struct {
 	// commits batches concurrent commits into one script call per cluster
 	// slot (group commit).
 	commits *batcher[commitRequest, int64]
+	// reads batches concurrent reads the same way.
+	reads   *batcher[readRequest, readResult]
 	cluster bool
 }
 
@@ -47,6 +50,8 @@ const (
 	// at once: with two, the next batch is on its way while Redis runs the
 	// last, and order is still Redis's execution order.
 	commitFlights = 2
+	// readFlights is the same for read batches.
+	readFlights = 2
 	// batchTimeout bounds one batch call. A batch outlives the callers that
 	// started it (each waits only as long as its own context allows), so it
 	// needs a bound of its own.
@@ -78,6 +83,7 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 	}
 	r := &redisIndex{client: client, prefix: opts.KeyPrefix, cluster: client.Mode() == rueidis.ClientModeCluster}
 	r.commits = newBatcher(maxBatch, commitFlights, r.commitBatch)
+	r.reads = newBatcher(maxBatch, readFlights, r.readBatch)
 	return r, nil
 }
 
@@ -175,37 +181,104 @@ func (r *redisIndex) commitBatch(ctx context.Context, calls []*call[commitReques
 func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
 	// Lua's %d would wrap a larger number to a negative one.
 	after = min(max(after, 0), MaxVersion)
-	reply, err := luaRead.Exec(ctx, r.client, r.catalogKeys(catalog), []string{strconv.FormatInt(after, 10)}).ToArray()
-	if err != nil {
-		return Head{}, nil, classify(fmt.Errorf("read %q: %w", catalog, err))
+	res, err := r.reads.do(ctx, r.slot(catalog), readRequest{catalog: catalog, after: after})
+	return res.head, res.deltas, err
+}
+
+// readRequest is one read waiting in a read batch; readResult its answer.
+type (
+	readRequest struct {
+		catalog string
+		after   int64
 	}
-	if len(reply) != 5 {
-		return Head{}, nil, fmt.Errorf("%w: read %q: unexpected reply of %d elements", ErrCorrupt, catalog, len(reply))
+	readResult struct {
+		head   Head
+		deltas []Delta
+	}
+)
+
+// readBatch runs a batch of reads in one script call. Reads of the same
+// catalog after the same version (many readers of one hot document) share
+// one entry of the call.
+func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, readResult]) {
+	first := make(map[readRequest]int, len(calls)) // request -> its entry
+	entry := make([]int, len(calls))
+	keys := make([]string, 0, 2*len(calls))
+	args := make([]string, 0, len(calls))
+	for i, c := range calls {
+		n, ok := first[c.req]
+		if !ok {
+			n = len(args)
+			first[c.req] = n
+			keys = append(keys, r.catalogKeys(c.req.catalog)...)
+			args = append(args, strconv.FormatInt(c.req.after, 10))
+		}
+		entry[i] = n
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	replies, err := luaRead.Exec(ctx, r.client, keys, args).ToArray()
+	if err == nil && len(replies) != len(args) {
+		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(args))
+	} else if err != nil {
+		err = classify(err)
+	}
+	type parsed struct {
+		res  readResult
+		err  error
+		used bool
+	}
+	results := make([]parsed, len(args))
+	for n := range results {
+		if err != nil {
+			results[n].err = err
+			continue
+		}
+		results[n].res.head, results[n].res.deltas, results[n].err = parseRead(replies[n])
+	}
+	for i, c := range calls {
+		p := &results[entry[i]]
+		c.res, c.err = p.res, p.err
+		if p.used {
+			c.res.deltas = slices.Clone(c.res.deltas) // each caller owns its slice
+		}
+		p.used = true
+		if c.err != nil {
+			c.err = fmt.Errorf("read %q: %w", c.req.catalog, c.err)
+		}
+	}
+}
+
+// parseRead decodes one read's part of a scriptRead reply.
+func parseRead(msg rueidis.RedisMessage) (Head, []Delta, error) {
+	reply, err := msg.ToArray()
+	if err != nil || len(reply) != 5 {
+		return Head{}, nil, fmt.Errorf("%w: unexpected reply %v (%v)", ErrCorrupt, msg, err)
 	}
 	var head Head
 	var fields [3]string
 	for i := range fields {
 		if fields[i], err = reply[i].ToString(); err != nil {
-			return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+			return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
 	if head.Version, err = parseVersion(fields[0]); err == nil {
 		head.Snapshot.Version, err = parseVersion(fields[1])
 	}
 	if err != nil {
-		return Head{}, nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, catalog, err)
+		return Head{}, nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)
 	}
 	head.Snapshot.Key = fields[2]
 	if head.Pending, err = reply[4].AsInt64(); err != nil {
-		return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+		return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	log, err := reply[3].AsZScores()
 	if err != nil {
-		return Head{}, nil, fmt.Errorf("%w: read %q: %v", ErrCorrupt, catalog, err)
+		return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	deltas, err := decodeLog(log)
 	if err != nil {
-		return Head{}, nil, fmt.Errorf("read %q: %w", catalog, err)
+		return Head{}, nil, err
 	}
 	return head, deltas, nil
 }
