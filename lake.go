@@ -109,6 +109,8 @@ type Client struct {
 	snapshotting sync.Map
 	// saves tracks background snapshot saves (Option.SnapshotAsync).
 	saves sync.WaitGroup
+	// folds lets concurrent reads share a fold of the same document.
+	folds singleflight.Group
 
 	cache       *documentCache
 	engine      *merge.ScriptEngine

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/internal/redistest"
+	"github.com/hkloudou/lake/v2/merge"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 // countingIndex counts the config loads that reach the real Redis index.
@@ -63,5 +66,39 @@ func TestHundredConcurrentFirstOperationsLoadTheConfigOnce(t *testing.T) {
 	done.Wait()
 	if loads.Load() != 1 || opens.Load() != 1 {
 		t.Fatalf("100 concurrent first operations made %d config GETs and %d connections, want 1 and 1", loads.Load(), opens.Load())
+	}
+}
+
+func TestSnapshotObjectsRoundTripAndBadOnesAreCorrupt(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemoryStorage()
+	c := &Client{}
+	p := index.SnapshotPointer{Version: 7, Key: "c/snapshots/7.json"}
+	if err := store.Put(ctx, p.Key, encodeSnapshot(7, []byte(`{"a":{"b":[1,"x"]},"n":12345678901234567890}`))); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := c.loadSnapshot(ctx, store, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := merge.Encode(doc); string(got) != `{"a":{"b":[1,"x"]},"n":12345678901234567890}` {
+		t.Fatalf("round trip gave %s", got)
+	}
+	for _, raw := range []string{
+		`{"version":8,"document":{}}`,
+		`{"version":"7","document":{}}`,
+		`{"version":7.5,"document":{}}`,
+		`{"document":{}}`,
+		`{"version":7,"document":[1]}`,
+		`{"version":7}`,
+		`[7,{}]`,
+		`{"version":7,"document":{}`,
+	} {
+		if err := store.Put(ctx, p.Key, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.loadSnapshot(ctx, store, p); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("snapshot %s: %v, want ErrCorrupt", raw, err)
+		}
 	}
 }

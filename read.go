@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -114,10 +115,16 @@ func (j *JSON) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// snapshotBody is what a snapshot object holds.
-type snapshotBody struct {
-	Version  int64           `json:"version"`
-	Document json.RawMessage `json:"document"`
+// encodeSnapshot returns what a snapshot object holds:
+// {"version":V,"document":{...}}. The document is compact JSON from
+// merge.Encode already; json.Marshal would scan and compact it again.
+func encodeSnapshot(version int64, document []byte) []byte {
+	body := make([]byte, 0, len(document)+48)
+	body = append(body, `{"version":`...)
+	body = strconv.AppendInt(body, version, 10)
+	body = append(body, `,"document":`...)
+	body = append(body, document...)
+	return append(body, '}')
 }
 
 // errSnapshotInProgress is the SaveError of a read that found another save of
@@ -203,75 +210,125 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	if err != nil {
 		return nil, index.Head{}, err
 	}
-	res := &ReadResult{}
+	if cached != nil && head.From != cached.version {
+		// The document in memory is too far behind a newer snapshot: the
+		// deltas start after the snapshot.
+		cached = nil
+	}
+	doc, info := cached, SnapshotInfo{}
+	if cached != nil {
+		info.Cached = cached.version
+	}
+	if cached == nil || len(deltas) > 0 {
+		if doc, info, err = c.foldShared(ctx, idx, store, catalog, cached, head, deltas); err != nil {
+			return nil, index.Head{}, err
+		}
+	}
+	// The skips of the folds behind doc still count, so that a read reports
+	// the same whether or not this client had the document in memory.
+	res := &ReadResult{Data: doc.data, Version: doc.version, Snapshot: info, Skipped: slices.Clone(doc.skipped)}
+	if strict && len(res.Skipped) > 0 {
+		first := res.Skipped[0]
+		return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
+	}
+	return res, head, nil
+}
+
+// foldShared folds deltas onto cached (or onto the head's snapshot, or the
+// empty document) and caches the result. Concurrent reads that start from
+// the same point and reach the same head version would fold the very same
+// document, so they share one fold: each has made its own meta-store read,
+// so each still sees every write acknowledged before it began.
+func (c *Client) foldShared(ctx context.Context, idx index.Index, store storage.Storage, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
+	start := "e"
+	switch {
+	case cached != nil:
+		start = "c" + strconv.FormatInt(cached.version, 10)
+	case head.Snapshot.Version > 0:
+		start = "s" + head.Snapshot.Key
+	}
+	key := catalog + "\x00" + start + "\x00" + strconv.FormatInt(head.Version, 10)
+	type folded struct {
+		doc  *cachedDocument
+		info SnapshotInfo
+	}
+	for {
+		v, err, _ := c.folds.Do(key, func() (any, error) {
+			doc, info, err := c.foldFrom(ctx, idx, store, catalog, cached, head, deltas)
+			return folded{doc, info}, err
+		})
+		// A fold cut short by the context of the read that ran it is no
+		// answer for a read whose context is still alive: fold again.
+		if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue
+		}
+		if err != nil {
+			return nil, SnapshotInfo{}, err
+		}
+		return v.(folded).doc, v.(folded).info, nil
+	}
+}
+
+// foldFrom is the fold itself (see foldShared).
+func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.Storage, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
+	var info SnapshotInfo
 	var doc any = map[string]any{}
-	if cached != nil && head.Snapshot.Version <= cached.version {
-		res.Version = cached.version
-		res.Snapshot.Cached = cached.version
-		// The cached fold's skips still count, so that a read reports the
-		// same whether or not this client had the document in memory.
-		res.Skipped = append(res.Skipped, cached.skipped...)
-		if strict && len(res.Skipped) > 0 {
-			first := res.Skipped[0]
-			return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
-		}
-		if len(deltas) == 0 {
-			res.Data = cached.data
-			return res, head, nil
-		}
+	var version int64
+	var skipped []SkippedDelta
+	switch {
+	case cached != nil:
 		doc = merge.Clone(cached.doc)
-	} else if head.Snapshot.Version > 0 {
+		version = cached.version
+		info.Cached = cached.version
+		skipped = slices.Clone(cached.skipped)
+	case head.Snapshot.Version > 0:
 		snap, err := c.loadSnapshot(ctx, store, head.Snapshot)
 		switch {
 		case err == nil:
 			doc = snap
-			res.Version = head.Snapshot.Version
-			res.Snapshot.Version = head.Snapshot.Version
+			version = head.Snapshot.Version
+			info.Version = head.Snapshot.Version
 		case errors.Is(err, ErrCorrupt), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrDecrypt):
 			// A snapshot is a cache: fold the deltas it covered from the log.
 			c.opt.Logger.Warn("lake: snapshot unusable, folding from the log", "catalog", catalog,
 				"snapshot", head.Snapshot.Key, "error", err)
-			res.Snapshot.Fallback = err.Error()
+			info.Fallback = err.Error()
 			older, err := idx.Log(ctx, catalog, 0, head.Snapshot.Version)
 			if err != nil {
-				return nil, index.Head{}, err
+				return nil, info, err
 			}
 			deltas = append(older, deltas...)
 		default:
-			return nil, index.Head{}, err
+			return nil, info, err
 		}
 	}
 	bodies, err := c.fetchBodies(ctx, store, catalog, deltas)
 	if err != nil {
-		return nil, index.Head{}, err
+		return nil, info, err
 	}
 	for i, d := range deltas {
 		md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
 		if err != nil {
-			return nil, index.Head{}, err
+			return nil, info, err
 		}
 		doc, err = merge.Apply(doc, md)
 		switch {
 		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
-			if strict {
-				return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", d.Version, d.Field, d.Merge, err)
-			}
-			res.Skipped = append(res.Skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
+			skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
 		case err != nil:
-			return nil, index.Head{}, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+			return nil, info, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
 				ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
 		}
-		res.Version = d.Version
+		version = d.Version
 	}
-	res.Snapshot.Deltas = len(deltas)
+	info.Deltas = len(deltas)
 	data, err := merge.Encode(doc)
 	if err != nil {
-		return nil, index.Head{}, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
+		return nil, info, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
-	data = slices.Clip(data)
-	c.cache.put(catalog, &cachedDocument{version: res.Version, doc: doc, data: data, skipped: slices.Clip(res.Skipped)})
-	res.Data = data
-	return res, head, nil
+	folded := &cachedDocument{version: version, doc: doc, data: slices.Clip(data), skipped: slices.Clip(skipped)}
+	c.cache.put(catalog, folded)
+	return folded, info, nil
 }
 
 // mergeDelta turns a log entry and its body into what merge.Apply takes.
@@ -299,18 +356,22 @@ func (c *Client) loadSnapshot(ctx context.Context, store storage.Storage, p inde
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", p.Key, storageError(err))
 	}
-	var body snapshotBody
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrCorrupt, p.Key, err)
-	}
-	if body.Version != p.Version {
-		return nil, fmt.Errorf("%w: snapshot %s holds version %d, the pointer says %d", ErrCorrupt, p.Key, body.Version, p.Version)
-	}
-	doc, err := merge.Decode(body.Document)
+	// One decode of the whole object: the document is most of it.
+	decoded, err := merge.Decode(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snapshot %s: %w", ErrCorrupt, p.Key, err)
 	}
-	if _, isObject := doc.(map[string]any); !isObject {
+	body, _ := decoded.(map[string]any)
+	number, _ := body["version"].(json.Number)
+	version, err := number.Int64()
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot %s has no integer version", ErrCorrupt, p.Key)
+	}
+	if version != p.Version {
+		return nil, fmt.Errorf("%w: snapshot %s holds version %d, the pointer says %d", ErrCorrupt, p.Key, version, p.Version)
+	}
+	doc, isObject := body["document"].(map[string]any)
+	if !isObject {
 		return nil, fmt.Errorf("%w: snapshot %s does not hold a JSON object", ErrCorrupt, p.Key)
 	}
 	return doc, nil
@@ -345,10 +406,7 @@ func (c *Client) fetchBodies(ctx context.Context, store storage.Storage, catalog
 // saveSnapshot stores data as the catalog's snapshot at version and moves
 // the pointer to it if no newer snapshot got there first.
 func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, version int64, data JSON) (bool, error) {
-	body, err := json.Marshal(snapshotBody{Version: version, Document: json.RawMessage(data)})
-	if err != nil {
-		return false, err
-	}
+	body := encodeSnapshot(version, data)
 	p := index.SnapshotPointer{Version: version, Key: snapshotKey(catalog, version)}
 	if err := store.Put(ctx, p.Key, body); err != nil {
 		return false, storageError(err)

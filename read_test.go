@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/storage"
@@ -216,10 +217,11 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 	}
 	// Several clients (as several processes would) race to save snapshots.
 	var saved atomic.Int64
+	var readers sync.WaitGroup
 	for r := range 6 {
-		wg.Add(1)
+		readers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer readers.Done()
 			reader := l.client(withStorage(store))
 			for range 40 {
 				res, err := reader.Read(ctx, lake.ReadRequest{Catalog: "snap", GenerateSnap: true})
@@ -233,8 +235,15 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 			}
 		}()
 	}
+	readersDone := make(chan struct{})
+	go func() { readers.Wait(); close(readersDone) }()
 	var last int64
-	for saved.Load() < 20 && !t.Failed() {
+	for watching := true; watching; {
+		select {
+		case <-readersDone:
+			watching = false
+		default:
+		}
 		v := l.snapshotVersion("snap")
 		if v < last {
 			t.Fatalf("snapshot pointer moved back from %d to %d", last, v)
@@ -243,6 +252,10 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 	}
 	stop.Store(true)
 	wg.Wait()
+	if saved.Load() < 2 {
+		t.Fatalf("%d snapshots saved by 240 racing reads: too few to race", saved.Load())
+	}
+	t.Logf("%d snapshots saved by 240 racing reads", saved.Load())
 	// The final snapshot plus deltas equals the fold of the whole log.
 	fromSnapshot := mustRead(t, writer, lake.ReadRequest{Catalog: "snap"})
 	fromLog := mustRead(t, l.client(withStorage(withoutSnapshots{store})), lake.ReadRequest{Catalog: "snap"})
@@ -370,5 +383,67 @@ func TestAsyncSnapshotsAreSavedInTheBackgroundAndCloseWaitsForThem(t *testing.T)
 	other := mustRead(t, l.client(withStorage(store)), lake.ReadRequest{Catalog: "c"})
 	if other.Snapshot.Version != last || other.Snapshot.Deltas != 0 || other.Data.String() != res.Data.String() {
 		t.Fatalf("after Close, a new client read %+v", other.Snapshot)
+	}
+}
+
+func TestAClientAFewDeltasBehindANewerSnapshotFoldsFromMemory(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	counting := &countingStorage{Storage: store}
+	warm := l.client(withStorage(counting))
+	other := l.client(withStorage(store))
+	for i := range 10 {
+		mustWrite(t, other, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
+	}
+	before := mustRead(t, warm, lake.ReadRequest{Catalog: "c"})
+	counting.fetched()
+	// Another client writes three deltas and saves a snapshot past the warm
+	// client's version.
+	for i := range 3 {
+		mustWrite(t, other, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("g", i), Value: i})
+	}
+	if !mustRead(t, other, lake.ReadRequest{Catalog: "c", GenerateSnap: true}).Snapshot.Saved {
+		t.Fatal("snapshot not saved")
+	}
+	res := mustRead(t, warm, lake.ReadRequest{Catalog: "c"})
+	snaps, deltas := countSnapshots(counting.fetched())
+	if snaps != 0 || deltas != 3 || res.Snapshot.Cached != before.Version || res.Snapshot.Deltas != 3 {
+		t.Fatalf("warm read fetched %d snapshots and %d deltas (%+v), want the 3 new deltas onto its own copy", snaps, deltas, res.Snapshot)
+	}
+	if cold := mustRead(t, l.client(withStorage(store)), lake.ReadRequest{Catalog: "c"}); cold.Data.String() != res.Data.String() || cold.Version != res.Version {
+		t.Fatalf("warm fold %s@%d, cold fold %s@%d", res.Data, res.Version, cold.Data, cold.Version)
+	}
+}
+
+// slowStorage makes every Get take a while, so concurrent reads overlap.
+type slowStorage struct{ storage.Storage }
+
+func (s slowStorage) Get(ctx context.Context, key string) ([]byte, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.Storage.Get(ctx, key)
+}
+
+func TestConcurrentReadsOfOneNewVersionShareOneFold(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	writer := l.client(withStorage(store))
+	var last int64
+	for i := range 10 {
+		last = mustWrite(t, writer, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
+	}
+	counting := &countingStorage{Storage: slowStorage{store}}
+	reader := l.client(withStorage(counting))
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			res, err := reader.Read(context.Background(), lake.ReadRequest{Catalog: "c"})
+			if err != nil || res.Version != last {
+				t.Errorf("read: %v at version %v, want %d", err, res, last)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(counting.fetched()); n > 20 {
+		t.Fatalf("50 concurrent reads of 10 deltas fetched %d bodies: the folds were not shared", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -286,12 +287,21 @@ func (b *boltIndex) Read(ctx context.Context, catalog string, after int64) (Head
 		if head, err = catalogHead(cat); err != nil {
 			return err
 		}
-		if deltas, err = scanLog(cat, max(after, head.Snapshot.Version), MaxVersion); err != nil {
+		snap := head.Snapshot.Version
+		head.From = snap
+		if after >= snap || (after > 0 && countLog(cat, after, snap, MaxCatchUp+1) <= MaxCatchUp) {
+			head.From = after
+		}
+		if deltas, err = scanLog(cat, head.From, MaxVersion); err != nil {
 			return err
 		}
-		head.Pending = int64(len(deltas))
-		if after > head.Snapshot.Version {
-			head.Pending += countLog(cat, head.Snapshot.Version, after)
+		switch {
+		case head.From > snap:
+			head.Pending = countLog(cat, snap, head.From, math.MaxInt64) + int64(len(deltas))
+		case head.From < snap:
+			head.Pending = int64(len(deltas)) - countLog(cat, head.From, snap, math.MaxInt64)
+		default:
+			head.Pending = int64(len(deltas))
 		}
 		return nil
 	})
@@ -301,15 +311,16 @@ func (b *boltIndex) Read(ctx context.Context, catalog string, after int64) (Head
 	return head, deltas, nil
 }
 
-// countLog counts a catalog bucket's log entries with after < version <= upTo.
-func countLog(cat *bolt.Bucket, after, upTo int64) int64 {
+// countLog counts a catalog bucket's log entries with after < version <= upTo,
+// stopping at limit.
+func countLog(cat *bolt.Bucket, after, upTo, limit int64) int64 {
 	if cat == nil || cat.Bucket(bucketLog) == nil {
 		return 0
 	}
 	var n int64
 	last := versionKey(upTo)
 	c := cat.Bucket(bucketLog).Cursor()
-	for k, _ := c.Seek(versionKey(after + 1)); k != nil && bytes.Compare(k, last) <= 0; k, _ = c.Next() {
+	for k, _ := c.Seek(versionKey(after + 1)); k != nil && bytes.Compare(k, last) <= 0 && n < limit; k, _ = c.Next() {
 		n++
 	}
 	return n

@@ -301,7 +301,7 @@ func TestFileReopenSeesEverything(t *testing.T) {
 
 	idx = openFileTest(t, dir, Options{KeyPrefix: "p:"})
 	head, deltas, err := idx.Read(ctx, "c", 0)
-	if err != nil || head != (Head{Version: versions[9], Snapshot: SnapshotPointer{Version: versions[5], Key: "c/snap"}, Pending: 4}) || len(deltas) != 4 {
+	if err != nil || head != (Head{Version: versions[9], Snapshot: SnapshotPointer{Version: versions[5], Key: "c/snap"}, Pending: 4, From: versions[5]}) || len(deltas) != 4 {
 		t.Fatalf("after reopen: %+v, %d deltas, %v", head, len(deltas), err)
 	}
 	all, err := idx.Log(ctx, "c", 0, versions[9])

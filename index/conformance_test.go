@@ -347,9 +347,42 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 		if head, deltas, _ = idx.Read(ctx, "c", versions[4]); len(deltas) != 0 || head.Pending != 2 {
 			t.Fatalf("deltas after the last version = %+v (pending %d)", deltas, head.Pending)
 		}
-		// An `after` older than the snapshot still starts at the snapshot.
-		if _, deltas, _ = idx.Read(ctx, "c", versions[0]); len(deltas) != 2 {
-			t.Fatalf("deltas after %d with a snapshot at %d = %+v", versions[0], versions[2], deltas)
+		// Without a document (after 0) the deltas start at the snapshot.
+		if head, deltas, _ = idx.Read(ctx, "c", 0); len(deltas) != 2 || head.From != versions[2] {
+			t.Fatalf("deltas after 0 with a snapshot at %d = %+v (from %d)", versions[2], deltas, head.From)
+		}
+	})
+}
+
+func TestReadCatchesUpACallerAFewDeltasBehindTheSnapshot(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		var versions []int64
+		for i := range MaxCatchUp + 2 {
+			v, err := idx.Commit(ctx, "c", Delta{ID: uuid.NewString(), Field: fmt.Sprint("f", i), Merge: "set"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			versions = append(versions, v)
+		}
+		snap := versions[len(versions)-2]
+		if _, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: snap, Key: "c/snap"}); err != nil {
+			t.Fatal(err)
+		}
+		// MaxCatchUp deltas between after and the snapshot: from after.
+		head, deltas, err := idx.Read(ctx, "c", versions[0])
+		if err != nil || head.From != versions[0] || len(deltas) != MaxCatchUp+1 || deltas[0].Version != versions[1] || head.Pending != 1 {
+			t.Fatalf("read after %d: from %d, %d deltas, pending %d, %v", versions[0], head.From, len(deltas), head.Pending, err)
+		}
+		// One more: the snapshot is the cheaper start.
+		head, deltas, err = idx.Read(ctx, "c", 1)
+		if err != nil || head.From != snap || len(deltas) != 1 || head.Pending != 1 {
+			t.Fatalf("read after 1: from %d, %d deltas, pending %d, %v", head.From, len(deltas), head.Pending, err)
+		}
+		// At or past the snapshot, after is the start.
+		head, deltas, err = idx.Read(ctx, "c", snap)
+		if err != nil || head.From != snap || len(deltas) != 1 {
+			t.Fatalf("read after the snapshot: from %d, %d deltas, %v", head.From, len(deltas), err)
 		}
 	})
 }
@@ -442,7 +475,7 @@ func TestSaveSnapshotOnlyMovesForwardAndNeverPastTheLog(t *testing.T) {
 			t.Fatalf("save ahead of the log: %v, want ErrInvalidSnapshot", err)
 		}
 		head, _, _ := idx.Read(ctx, "s", 0)
-		if head != (Head{Version: v2, Snapshot: SnapshotPointer{Version: v2, Key: "s/2"}}) {
+		if head != (Head{Version: v2, Snapshot: SnapshotPointer{Version: v2, Key: "s/2"}, From: v2}) {
 			t.Fatalf("head = %+v", head)
 		}
 	})

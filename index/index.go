@@ -73,7 +73,15 @@ type Head struct {
 	// them without one): what a fold from the snapshot would apply. Set by
 	// Read, for snapshot policies.
 	Pending int64
+	// From is the version after which Read returned the deltas: the
+	// snapshot's, or the caller's `after` (see Read). Set by Read.
+	From int64
 }
+
+// MaxCatchUp is how many deltas older than the snapshot Read still returns
+// to a caller that holds the document at `after`: folding a few deltas onto
+// a document in memory is cheaper than loading a snapshot.
+const MaxCatchUp = 64
 
 // Index is the meta store. Implementations are safe for concurrent use.
 type Index interface {
@@ -82,9 +90,11 @@ type Index interface {
 	// the same delta (same ID) again returns its first version and changes
 	// nothing, so a commit may be retried when its outcome is unknown.
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
-	// Read returns, in one atomic step, the catalog's head (with Pending)
-	// and its deltas with version > max(after, head.Snapshot.Version), in
-	// version order.
+	// Read returns, in one atomic step, the catalog's head (with Pending
+	// and From) and its deltas with version > head.From, in version order.
+	// From is `after` when after >= the snapshot version, or when after > 0
+	// and at most MaxCatchUp deltas lie between after and the snapshot;
+	// otherwise it is the snapshot version.
 	// A catalog that does not exist has a zero Head and no deltas.
 	Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error)
 	// Log returns the deltas with after < version <= upTo in version order.

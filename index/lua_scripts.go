@@ -60,28 +60,35 @@ return out
 
 // scriptRead reads a batch of catalogs (concurrent reads of one process go
 // to Redis together). For each read it returns the catalog's head, the number
-// of log entries after the snapshot, and the log entries after
-// max(after, snapshot version); the whole batch is one atomic step.
+// of log entries after the snapshot, the version the returned entries start
+// after ("from": the read's after when it is at or past the snapshot, or
+// behind it by at most ARGV[1] entries; else the snapshot's) and the log
+// entries after it. The whole batch is one atomic step.
 //
 // KEYS: head hash and log sorted set of each read, in pairs.
-// ARGV: each read's after.
-// Returns one {version, snap_version, snap_key, {member, score, ...}, pending}
-// per read, in ARGV order.
+// ARGV[1]: the catch-up limit; ARGV[1+i]: read i's after.
+// Returns one {version, snap_version, snap_key, {member, score, ...},
+// pending, from} per read, in order.
 const scriptRead = `
+local limit = tonumber(ARGV[1])
 local out = {}
-for i = 1, #ARGV do
+for i = 1, #KEYS / 2 do
   local head, log = KEYS[2 * i - 1], KEYS[2 * i]
   local h = redis.call('HMGET', head, 'version', 'snap_version', 'snap_key')
   local snap = tonumber(h[2] or '0')
+  local snaps = string.format('%d', snap)
+  local after = tonumber(ARGV[i + 1])
+  local afters = string.format('%d', after)
   local from = snap
-  local after = tonumber(ARGV[i])
-  if after > from then from = after end
+  if after >= snap or (after > 0 and redis.call('ZCOUNT', log, '(' .. afters, snaps) <= limit) then
+    from = after
+  end
   local entries = redis.call('ZRANGEBYSCORE', log, '(' .. string.format('%d', from), '+inf', 'WITHSCORES')
   local pending = #entries / 2
-  if from > snap then
-    pending = redis.call('ZCOUNT', log, '(' .. string.format('%d', snap), '+inf')
+  if from ~= snap then
+    pending = redis.call('ZCOUNT', log, '(' .. snaps, '+inf')
   end
-  out[i] = {h[1] or '0', h[2] or '0', h[3] or '', entries, pending}
+  out[i] = {h[1] or '0', snaps, h[3] or '', entries, pending, string.format('%d', from)}
 end
 return out
 `

@@ -204,11 +204,12 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, r
 	first := make(map[readRequest]int, len(calls)) // request -> its entry
 	entry := make([]int, len(calls))
 	keys := make([]string, 0, 2*len(calls))
-	args := make([]string, 0, len(calls))
+	args := make([]string, 1, 1+len(calls))
+	args[0] = strconv.Itoa(MaxCatchUp)
 	for i, c := range calls {
 		n, ok := first[c.req]
 		if !ok {
-			n = len(args)
+			n = len(args) - 1
 			first[c.req] = n
 			keys = append(keys, r.catalogKeys(c.req.catalog)...)
 			args = append(args, strconv.FormatInt(c.req.after, 10))
@@ -218,8 +219,8 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, r
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
 	replies, err := luaRead.Exec(ctx, r.client, keys, args).ToArray()
-	if err == nil && len(replies) != len(args) {
-		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(args))
+	if err == nil && len(replies) != len(args)-1 {
+		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(args)-1)
 	} else if err != nil {
 		err = classify(err)
 	}
@@ -228,7 +229,7 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, r
 		err  error
 		used bool
 	}
-	results := make([]parsed, len(args))
+	results := make([]parsed, len(args)-1)
 	for n := range results {
 		if err != nil {
 			results[n].err = err
@@ -252,18 +253,20 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, r
 // parseRead decodes one read's part of a scriptRead reply.
 func parseRead(msg rueidis.RedisMessage) (Head, []Delta, error) {
 	reply, err := msg.ToArray()
-	if err != nil || len(reply) != 5 {
+	if err != nil || len(reply) != 6 {
 		return Head{}, nil, fmt.Errorf("%w: unexpected reply %v (%v)", ErrCorrupt, msg, err)
 	}
 	var head Head
-	var fields [3]string
-	for i := range fields {
-		if fields[i], err = reply[i].ToString(); err != nil {
+	var fields [4]string
+	for i, part := range []int{0, 1, 2, 5} {
+		if fields[i], err = reply[part].ToString(); err != nil {
 			return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
 	if head.Version, err = parseVersion(fields[0]); err == nil {
-		head.Snapshot.Version, err = parseVersion(fields[1])
+		if head.Snapshot.Version, err = parseVersion(fields[1]); err == nil {
+			head.From, err = parseVersion(fields[3])
+		}
 	}
 	if err != nil {
 		return Head{}, nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)

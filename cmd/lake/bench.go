@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,7 @@ holds exactly one JSON object.`,
 			fs.IntVar(&o.valueSize, "value-size", 1024, "bytes per written value (a JSON string, quotes included)")
 			fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is this many deltas behind (Option.SnapshotMinDeltas)")
 			fs.BoolVar(&o.snapshotAsync, "snapshot-async", false, "mixed: save snapshots in the background (Option.SnapshotAsync)")
+			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (for `go tool pprof`) to this file")
 			fs.BoolVar(&o.json, "json", false, "print one JSON object on stdout, and no progress")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs(args, 1, 1, "write, read or mixed"); err != nil {
@@ -93,6 +95,7 @@ type benchOptions struct {
 	clients, catalogs, fields, valueSize int
 	snapshotMinDeltas                    int
 	snapshotAsync                        bool
+	cpuProfile                           string
 	duration                             time.Duration
 	json                                 bool
 }
@@ -288,7 +291,20 @@ func runBench(parent context.Context, a *app, o benchOptions) (err error) {
 		}
 	}
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	res, firstErr := benchRun(ctx, a, o, client, catalogs, fields, value)
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if firstErr != nil {
 		warn("%d error(s); the first: %v", res.Errors, firstErr)
 	}
