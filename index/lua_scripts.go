@@ -13,8 +13,12 @@ package index
 // versions are strictly increasing even when the clock steps back or when
 // many commits land within one microsecond.
 //
-// A member that is already in the log (a retried commit) is not added again:
-// its version is returned.
+// A member that is already in the log (a retried commit, or one delta twice
+// in a batch) is not added again: its logged version is returned. The fast
+// path is one ZADD NX per catalog; only when it added fewer members than it
+// was given (or a version overflowed) does the script look the members up.
+// A skipped member may leave a gap in the versions, which is harmless: they
+// only need to increase.
 //
 // KEYS: head hash and log sorted set of each catalog, in pairs.
 // ARGV: for each catalog in KEYS order, the number of its members, then the
@@ -28,32 +32,46 @@ local a = 1
 for k = 1, #KEYS, 2 do
   local head, log = KEYS[k], KEYS[k + 1]
   local n = tonumber(ARGV[a])
-  a = a + 1
-  local last = tonumber(redis.call('HGET', head, 'version') or '0')
-  local seen = {}
+  local first = a + 1
+  a = first + n
+  local before = tonumber(redis.call('HGET', head, 'version') or '0')
+  local last = before
+  local versions = {}
   local add = {}
+  local overflow = false
   for i = 1, n do
-    local m = ARGV[a]
-    a = a + 1
-    local v = seen[m] or tonumber(redis.call('ZSCORE', log, m) or '0')
-    if v == 0 then
-      v = now
-      if v <= last then v = last + 1 end
-      if v > 9007199254740991 then
-        v = -1
-      else
-        last = v
-        seen[m] = v
-        add[#add + 1] = string.format('%d', v)
-        add[#add + 1] = m
+    local v = now
+    if v <= last then v = last + 1 end
+    if v > 9007199254740991 then
+      v = -1
+      overflow = true
+    else
+      last = v
+      add[#add + 1] = string.format('%d', v)
+      add[#add + 1] = ARGV[first + i - 1]
+    end
+    versions[i] = v
+  end
+  local added = 0
+  if #add > 0 then
+    added = redis.call('ZADD', log, 'NX', unpack(add))
+  end
+  if overflow or added < #add / 2 then
+    -- The head moves only as far as the members this call really added:
+    -- a retry alone changes nothing.
+    local logged = redis.call('ZMSCORE', log, unpack(ARGV, first, first + n - 1))
+    last = before
+    for i = 1, n do
+      if logged[i] then
+        versions[i] = tonumber(logged[i])
+        if versions[i] > last then last = versions[i] end
       end
     end
-    out[#out + 1] = v
   end
-  if #add > 0 then
-    redis.call('ZADD', log, unpack(add))
+  if last > before then
     redis.call('HSET', head, 'version', string.format('%d', last))
   end
+  for i = 1, n do out[#out + 1] = versions[i] end
 end
 return out
 `
