@@ -1,6 +1,10 @@
 package lake
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/hkloudou/lake/v2/merge"
+)
 
 // DefaultCacheSize is how many catalogs' documents a client keeps folded in
 // memory (Option.CacheSize).
@@ -22,7 +26,10 @@ type documentCache struct {
 // cachedDocument is immutable once stored: readers clone doc before folding.
 type cachedDocument struct {
 	version int64
-	doc     any
+	doc     map[string]any
+	// members is data with each top-level member's place in it, so that the
+	// next fold encodes only the members it changed.
+	members *merge.Members
 	data    []byte
 	// skipped are the deltas the fold behind doc could not apply.
 	skipped []SkippedDelta

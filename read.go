@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -275,13 +276,7 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 	var doc any = map[string]any{}
 	var version int64
 	var skipped []SkippedDelta
-	switch {
-	case cached != nil:
-		doc = merge.Clone(cached.doc)
-		version = cached.version
-		info.Cached = cached.version
-		skipped = slices.Clone(cached.skipped)
-	case head.Snapshot.Version > 0:
+	if cached == nil && head.Snapshot.Version > 0 {
 		snap, err := c.loadSnapshot(ctx, store, head.Snapshot)
 		switch {
 		case err == nil:
@@ -306,12 +301,35 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 	if err != nil {
 		return nil, info, err
 	}
+	mds := make([]merge.Delta, len(deltas))
 	for i, d := range deltas {
-		md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
-		if err != nil {
+		if mds[i], err = c.mergeDelta(ctx, idx, catalog, d, bodies[i]); err != nil {
 			return nil, info, err
 		}
-		doc, err = merge.Apply(doc, md)
+	}
+	// A delta changes only the top-level member its path starts with (a
+	// delta at the root, any of them): only those are copied before the
+	// fold and encoded after it.
+	changed, all := map[string]bool{}, false
+	for _, md := range mds {
+		if len(md.Path) == 0 {
+			all = true
+			break
+		}
+		changed[md.Path[0]] = true
+	}
+	var prev *merge.Members
+	if cached != nil {
+		doc = cloneMembers(cached.doc, changed, all)
+		version = cached.version
+		info.Cached = cached.version
+		skipped = slices.Clone(cached.skipped)
+		if !all {
+			prev = cached.members
+		}
+	}
+	for i, d := range deltas {
+		doc, err = merge.Apply(doc, mds[i])
 		switch {
 		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
 			skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
@@ -322,13 +340,33 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 		version = d.Version
 	}
 	info.Deltas = len(deltas)
-	data, err := merge.Encode(doc)
+	obj, isObject := doc.(map[string]any)
+	if !isObject {
+		return nil, info, fmt.Errorf("%w: the folded document is %T, not an object", ErrCorrupt, doc)
+	}
+	members, err := merge.EncodeMembers(obj, prev, changed)
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
-	folded := &cachedDocument{version: version, doc: doc, data: slices.Clip(data), skipped: slices.Clip(skipped)}
+	folded := &cachedDocument{version: version, doc: obj, members: members, data: slices.Clip(members.Text), skipped: slices.Clip(skipped)}
 	c.cache.put(catalog, folded)
 	return folded, info, nil
+}
+
+// cloneMembers copies doc for a fold that changes only the top-level members
+// in changed (or any, with all): those are deep-copied, the others shared,
+// since the fold does not touch them.
+func cloneMembers(doc map[string]any, changed map[string]bool, all bool) map[string]any {
+	if all {
+		return merge.Clone(doc).(map[string]any)
+	}
+	copied := maps.Clone(doc)
+	for name := range changed {
+		if v, ok := doc[name]; ok {
+			copied[name] = merge.Clone(v)
+		}
+	}
+	return copied
 }
 
 // mergeDelta turns a log entry and its body into what merge.Apply takes.

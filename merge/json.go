@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 )
 
 // Decode parses data as exactly one JSON value. Numbers are kept as
@@ -85,4 +87,58 @@ func kind(v any) string {
 	default:
 		return fmt.Sprintf("a %T", v)
 	}
+}
+
+// Members is an object's JSON text (as Encode makes it) together with where
+// each top-level member lies in it, so that the next version of the object
+// re-encodes only the members that changed (EncodeMembers).
+type Members struct {
+	Text    []byte
+	members map[string][]byte // name -> `"name":value`, a slice of Text
+}
+
+// EncodeMembers returns the encoding of obj; its Text equals Encode(obj).
+// With prev, the encoding of an earlier version of obj, every member not in
+// changed is copied from prev instead of being encoded again: changed must
+// name every top-level member that may differ between the two versions
+// (added, changed or removed). A large document that changes a few members
+// at a time then costs a copy, not an encode.
+func EncodeMembers(obj map[string]any, prev *Members, changed map[string]bool) (*Members, error) {
+	names := slices.Sorted(maps.Keys(obj))
+	size := 2
+	if prev != nil {
+		size = len(prev.Text) + 64
+	}
+	text := append(make([]byte, 0, size), '{')
+	ends := make([]int, len(names)) // where each member ends in text
+	for i, name := range names {
+		if i > 0 {
+			text = append(text, ',')
+		}
+		member, reused := []byte(nil), false
+		if prev != nil && !changed[name] {
+			member, reused = prev.members[name]
+		}
+		if reused {
+			text = append(text, member...)
+		} else {
+			key, err := Encode(name)
+			if err != nil {
+				return nil, err
+			}
+			value, err := Encode(obj[name])
+			if err != nil {
+				return nil, err
+			}
+			text = append(append(append(text, key...), ':'), value...)
+		}
+		ends[i] = len(text)
+	}
+	m := &Members{Text: append(text, '}'), members: make(map[string][]byte, len(names))}
+	start := 1
+	for i, name := range names {
+		m.members[name] = m.Text[start:ends[i]:ends[i]]
+		start = ends[i] + 1
+	}
+	return m, nil
 }
