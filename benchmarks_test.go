@@ -73,7 +73,7 @@ func BenchmarkReadUnchanged(b *testing.B) {
 // at a time: the cost of a catalog nobody has snapshotted.
 func BenchmarkReadCold1000Deltas(b *testing.B) {
 	// Without the document cache, every read folds all 1,000 deltas again.
-	client := newTestLake(b).client(withStorage(storage.NewMemoryStorage()), func(o *lake.Option) { o.CacheSize = -1 })
+	client := newTestLake(b).client(withStorage(storage.NewMemoryStorage()), withoutCache)
 	ctx := context.Background()
 	for i := range 1000 {
 		if err := client.Write(ctx, lake.WriteRequest{Catalog: "cold", Field: fmt.Sprint("f", i%100), Value: i}); err != nil {

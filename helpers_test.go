@@ -44,6 +44,9 @@ func withStorage(s storage.Storage) func(*lake.Option) {
 	return func(o *lake.Option) { o.Storage = s }
 }
 
+// withoutCache turns the client's document cache off: every read folds.
+func withoutCache(o *lake.Option) { o.CacheSize = -1 }
+
 // logLen counts the catalog's committed deltas straight from Redis.
 func (l *testLake) logLen(catalog string) int64 {
 	l.t.Helper()

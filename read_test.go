@@ -279,8 +279,7 @@ func (w withoutSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
 
 func testACorruptSnapshotFallsBackToTheLog(t *testing.T, store storage.Storage) {
 	l := newTestLake(t)
-	noCache := func(o *lake.Option) { o.CacheSize = -1 }
-	client := l.client(withStorage(store), noCache)
+	client := l.client(withStorage(store), withoutCache)
 	ctx := context.Background()
 	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
 	snap := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
@@ -455,7 +454,7 @@ func TestIncrementalFoldsMatchAFullFold(t *testing.T) {
 	l := newTestLake(t)
 	store := storage.NewMemoryStorage()
 	warm := l.client(withStorage(store))
-	cold := l.client(withStorage(store), func(o *lake.Option) { o.CacheSize = -1 })
+	cold := l.client(withStorage(store), withoutCache)
 	writes := []lake.WriteRequest{
 		{Field: "a", Value: 1},
 		{Field: "b.c", Value: []int{1, 2}},
