@@ -33,7 +33,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure write, read or mixed throughput and latency against a meta store",
-		usage:   "bench write|read|mixed [--storage memory|local|config] [--clients N] [--duration D] [--catalogs K] [--fields F] [--value-size B] [--snapshot-min-deltas N] [--snapshot-async] [--json]",
+		usage:   "bench write|read|mixed [--storage memory|local|config] [--clients N] [--duration D] [--catalogs K] [--fields F] [--value-size B] [--snapshot-min-deltas N] [--snapshot-async] [--cpuprofile FILE] [--json]",
 		help: `Runs N concurrent clients against the meta store at --meta for D, then
 prints ops, ops/s, latency percentiles (p50, p90, p99, max, in ms) and the
 number of errors. Exit 1 if any op failed.
