@@ -107,8 +107,10 @@ type Client struct {
 	// snapshotting holds the catalogs whose snapshot this client is saving,
 	// so that at most one save per catalog runs at a time.
 	snapshotting sync.Map
-	// saves tracks background snapshot saves (Option.SnapshotAsync).
-	saves sync.WaitGroup
+	// saves tracks background snapshot saves (Option.SnapshotAsync); they
+	// start under savesMu after checking closed.
+	saves   sync.WaitGroup
+	savesMu sync.Mutex
 	// folds lets concurrent reads share a fold of the same document.
 	folds singleflight.Group
 
@@ -160,10 +162,10 @@ func (c *Client) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	// Saves start under mu after checking closed: once this lock is taken,
-	// none can start any more.
-	c.mu.Lock()
-	c.mu.Unlock()
+	// Saves start under savesMu after checking closed: once this lock is
+	// taken, none can start any more.
+	c.savesMu.Lock()
+	c.savesMu.Unlock()
 	c.saves.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -179,8 +179,8 @@ func (c *Client) snapshot(ctx context.Context, idx index.Index, store storage.St
 		}
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.savesMu.Lock()
+	defer c.savesMu.Unlock()
 	if c.closed.Load() {
 		c.snapshotting.Delete(catalog)
 		res.Snapshot.SaveError = ErrClosed
@@ -254,14 +254,27 @@ func (c *Client) foldShared(ctx context.Context, idx index.Index, store storage.
 		info SnapshotInfo
 	}
 	for {
-		v, err, _ := c.folds.Do(key, func() (any, error) {
+		ch := c.folds.DoChan(key, func() (any, error) {
 			doc, info, err := c.foldFrom(ctx, idx, store, catalog, cached, head, deltas)
+			if err != nil && ctx.Err() != nil {
+				err = &foldAbandoned{err}
+			}
 			return folded{doc, info}, err
 		})
-		// A fold cut short by the context of the read that ran it is no
-		// answer for a read whose context is still alive: fold again.
-		if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			continue
+		var v any
+		var err error
+		select {
+		case r := <-ch:
+			v, err = r.Val, r.Err
+		case <-ctx.Done():
+			return nil, SnapshotInfo{}, ctx.Err()
+		}
+		var abandoned *foldAbandoned
+		if errors.As(err, &abandoned) {
+			if ctx.Err() == nil {
+				continue // another read gave up on the fold; this one has not
+			}
+			err = abandoned.err
 		}
 		if err != nil {
 			return nil, SnapshotInfo{}, err
@@ -269,6 +282,14 @@ func (c *Client) foldShared(ctx context.Context, idx index.Index, store storage.
 		return v.(folded).doc, v.(folded).info, nil
 	}
 }
+
+// foldAbandoned is the error of a shared fold cut short because the read
+// that ran it gave up (its context ended): no answer for the reads that
+// shared the fold and are still waiting.
+type foldAbandoned struct{ err error }
+
+func (e *foldAbandoned) Error() string { return e.err.Error() }
+func (e *foldAbandoned) Unwrap() error { return e.err }
 
 // foldFrom is the fold itself (see foldShared).
 func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.Storage, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {

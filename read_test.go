@@ -488,3 +488,29 @@ func TestIncrementalFoldsMatchAFullFold(t *testing.T) {
 		}
 	}
 }
+
+func TestAReadThatGivesUpDoesNotFailTheReadsSharingItsFold(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	writer := l.client(withStorage(store))
+	for i := range 5 {
+		mustWrite(t, writer, lake.WriteRequest{Catalog: "c", Field: fmt.Sprint("f", i), Value: i})
+	}
+	reader := l.client(withStorage(slowStorage{store}))
+	mustRead(t, reader, lake.ReadRequest{Catalog: "other"}) // connected: the next read folds at once
+	impatient, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := reader.Read(impatient, lake.ReadRequest{Catalog: "c"})
+		errc <- err
+	}()
+	time.Sleep(2 * time.Millisecond) // join the impatient read's fold
+	res, err := reader.Read(context.Background(), lake.ReadRequest{Catalog: "c"})
+	if err != nil || res.Snapshot.Deltas != 5 {
+		t.Fatalf("patient read: %v (%+v)", err, res)
+	}
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("impatient read: %v, want its own deadline", err)
+	}
+}
