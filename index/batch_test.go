@@ -266,7 +266,7 @@ func TestRedisGroupsConcurrentReadsAndEachOwnsItsDeltas(t *testing.T) {
 		versions = append(versions, v)
 	}
 	var calls atomic.Int64
-	r.reads = newBatcher(maxBatch, readFlights, func(ctx context.Context, batch []*call[readRequest, readResult]) {
+	r.reads = newBatcher(maxReadBatch, readFlights, func(ctx context.Context, batch []*call[readRequest, readResult]) {
 		calls.Add(1)
 		r.readBatch(ctx, batch)
 	})

@@ -46,6 +46,10 @@ const (
 	// Redis for its whole run, and 256 commits take it well under a
 	// millisecond.
 	maxBatch = 256
+	// maxReadBatch bounds the reads of one read call. It is smaller: a cold
+	// read may return thousands of log entries, and the whole batch holds
+	// Redis until it is done.
+	maxReadBatch = 64
 	// commitFlights is how many commit batches of one slot may be in flight
 	// at once: with two, the next batch is on its way while Redis runs the
 	// last, and order is still Redis's execution order.
@@ -83,7 +87,7 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 	}
 	r := &redisIndex{client: client, prefix: opts.KeyPrefix, cluster: client.Mode() == rueidis.ClientModeCluster}
 	r.commits = newBatcher(maxBatch, commitFlights, r.commitBatch)
-	r.reads = newBatcher(maxBatch, readFlights, r.readBatch)
+	r.reads = newBatcher(maxReadBatch, readFlights, r.readBatch)
 	return r, nil
 }
 
