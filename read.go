@@ -151,7 +151,10 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
 	res.Snapshot.Behind = head.Pending
-	if req.GenerateSnap && res.Version > head.Snapshot.Version && head.Pending >= int64(c.opt.SnapshotMinDeltas) {
+	// An unusable snapshot is replaced whatever the policy says: until it
+	// is, every cold read folds the whole log.
+	due := head.Pending >= int64(c.opt.SnapshotMinDeltas) || res.Snapshot.Fallback != ""
+	if req.GenerateSnap && res.Version > head.Snapshot.Version && due {
 		c.snapshot(ctx, idx, s.store, req.Catalog, res)
 	}
 	return res, nil

@@ -514,3 +514,25 @@ func TestAReadThatGivesUpDoesNotFailTheReadsSharingItsFold(t *testing.T) {
 		t.Fatalf("impatient read: %v, want its own deadline", err)
 	}
 }
+
+func TestAnUnusableSnapshotIsReplacedWhateverThePolicy(t *testing.T) {
+	l := newTestLake(t)
+	store := storage.NewMemoryStorage()
+	client := l.client(withStorage(store), withoutCache, func(o *lake.Option) { o.SnapshotMinDeltas = 100 })
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	// A client with the default policy saves the first snapshot.
+	if !mustRead(t, l.client(withStorage(store)), lake.ReadRequest{Catalog: "c", GenerateSnap: true}).Snapshot.Saved {
+		t.Fatal("snapshot not saved")
+	}
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "b", Value: 2})
+	if err := store.Put(context.Background(), l.snapshotKey("c"), []byte(`not json`)); err != nil {
+		t.Fatal(err)
+	}
+	res := mustRead(t, client, lake.ReadRequest{Catalog: "c", GenerateSnap: true})
+	if res.Snapshot.Fallback == "" || !res.Snapshot.Saved || res.Snapshot.Behind != 1 {
+		t.Fatalf("read over a corrupt snapshot, 1 delta behind, SnapshotMinDeltas 100: %+v", res.Snapshot)
+	}
+	if again := mustRead(t, client, lake.ReadRequest{Catalog: "c"}); again.Snapshot.Fallback != "" || again.Data.String() != `{"a":1,"b":2}` {
+		t.Fatalf("after the repair: %s (%+v)", again.Data, again.Snapshot)
+	}
+}
