@@ -11,10 +11,12 @@
 // the same conformance tests (conformance_test.go).
 //
 // The Redis engine uses rueidis rather than go-redis: it pipelines concurrent
-// commands from many goroutines onto a few connections automatically, which
-// is what a store of many small concurrent commits needs (group commit comes
-// for free at the protocol level), and it supports RESP3 client-side caching
-// for hot reads later. It speaks to Redis Cluster through the same Client.
+// commands from many goroutines onto a few connections automatically, and it
+// speaks to Redis Cluster through the same Client. On top of that, both
+// engines group concurrent commits (and the Redis engine concurrent reads)
+// into one script call or one transaction per batch (batch.go): a Lua call
+// costs Redis far more than the pipelining saves, so the calls themselves
+// must be fewer.
 package index
 
 import (
