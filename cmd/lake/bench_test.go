@@ -87,9 +87,14 @@ func TestBenchFileAndTable(t *testing.T) {
 	lakeDir := filepath.Join(dir, "lake")
 	mustLake(t, dir, "", "--meta", "file://"+lakeDir, "write", "users", "a", "1")
 	files := countFiles(t, lakeDir)
-	r := runLake(t, dir, "", "--meta", "file://"+lakeDir, "bench", "write", "--duration", "500ms", "--clients", "2", "--storage", "local")
+	profile := filepath.Join(dir, "cpu.prof")
+	r := runLake(t, dir, "", "--meta", "file://"+lakeDir, "bench", "write", "--duration", "500ms", "--clients", "2", "--storage", "local", "--cpuprofile", profile)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// A Go CPU profile is gzipped protobuf.
+	if data, err := os.ReadFile(profile); err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		t.Fatalf("--cpuprofile wrote %d bytes (%v), want a gzipped profile", len(data), err)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "ops/s") || !strings.Contains(lines[0], "p99") || !strings.HasPrefix(strings.TrimSpace(lines[1]), "write") {
