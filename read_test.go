@@ -442,7 +442,9 @@ func TestConcurrentReadsOfOneNewVersionShareOneFold(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(counting.fetched()); n > 20 {
+	// One fold fetches 10 bodies; a reader whose meta-store read raced the
+	// end of a fold may start one more. Unshared, 50 reads fetch up to 500.
+	if n := len(counting.fetched()); n > 30 {
 		t.Fatalf("50 concurrent reads of 10 deltas fetched %d bodies: the folds were not shared", n)
 	}
 }
