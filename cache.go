@@ -27,10 +27,10 @@ type documentCache struct {
 type cachedDocument struct {
 	version int64
 	doc     map[string]any
-	// members is data with each top-level member's place in it, so that the
-	// next fold encodes only the members it changed.
+	// members is the document's JSON text (members.Text, what reads return)
+	// with each top-level member's place in it, so that the next fold
+	// encodes only the members it changed.
 	members *merge.Members
-	data    []byte
 	// skipped are the deltas the fold behind doc could not apply.
 	skipped []SkippedDelta
 }

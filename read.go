@@ -230,7 +230,7 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	}
 	// The skips of the folds behind doc still count, so that a read reports
 	// the same whether or not this client had the document in memory.
-	res := &ReadResult{Data: doc.data, Version: doc.version, Snapshot: info, Skipped: slices.Clone(doc.skipped)}
+	res := &ReadResult{Data: doc.members.Text, Version: doc.version, Snapshot: info, Skipped: slices.Clone(doc.skipped)}
 	if strict && len(res.Skipped) > 0 {
 		first := res.Skipped[0]
 		return nil, index.Head{}, fmt.Errorf("delta at version %d (field %q, merge %q) does not apply: %w", first.Version, first.Field, first.Merge, first.err)
@@ -372,7 +372,7 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
-	folded := &cachedDocument{version: version, doc: obj, members: members, data: slices.Clip(members.Text), skipped: slices.Clip(skipped)}
+	folded := &cachedDocument{version: version, doc: obj, members: members, skipped: slices.Clip(skipped)}
 	c.cache.put(catalog, folded)
 	return folded, info, nil
 }

@@ -205,49 +205,49 @@ type (
 // catalog after the same version (many readers of one hot document) share
 // one entry of the call.
 func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, readResult]) {
-	first := make(map[readRequest]int, len(calls)) // request -> its entry
+	var reads []readRequest // distinct requests, in order
 	entry := make([]int, len(calls))
-	keys := make([]string, 0, 2*len(calls))
-	args := make([]string, 1, 1+len(calls))
-	args[0] = strconv.Itoa(MaxCatchUp)
+	seen := make(map[readRequest]int, len(calls))
 	for i, c := range calls {
-		n, ok := first[c.req]
+		n, ok := seen[c.req]
 		if !ok {
-			n = len(args) - 1
-			first[c.req] = n
-			keys = append(keys, r.catalogKeys(c.req.catalog)...)
-			args = append(args, strconv.FormatInt(c.req.after, 10))
+			n = len(reads)
+			seen[c.req] = n
+			reads = append(reads, c.req)
 		}
 		entry[i] = n
+	}
+	keys := make([]string, 0, 2*len(reads))
+	args := append(make([]string, 0, 1+len(reads)), strconv.Itoa(MaxCatchUp))
+	for _, req := range reads {
+		keys = append(keys, r.catalogKeys(req.catalog)...)
+		args = append(args, strconv.FormatInt(req.after, 10))
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
 	replies, err := luaRead.Exec(ctx, r.client, keys, args).ToArray()
-	if err == nil && len(replies) != len(args)-1 {
-		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(args)-1)
-	} else if err != nil {
+	if err != nil {
 		err = classify(err)
+	} else if len(replies) != len(reads) {
+		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(reads))
 	}
-	type parsed struct {
-		res  readResult
-		err  error
-		used bool
-	}
-	results := make([]parsed, len(args)-1)
-	for n := range results {
-		if err != nil {
-			results[n].err = err
-			continue
-		}
-		results[n].res.head, results[n].res.deltas, results[n].err = parseRead(replies[n])
-	}
+	answered := make([]bool, len(reads))
 	for i, c := range calls {
-		p := &results[entry[i]]
-		c.res, c.err = p.res, p.err
-		if p.used {
-			c.res.deltas = slices.Clone(c.res.deltas) // each caller owns its slice
+		n := entry[i]
+		switch {
+		case err != nil:
+			c.err = err
+		case answered[n]:
+			// A repeated read: the same answer in a slice of its own.
+			first := calls[slices.Index(entry, n)]
+			c.res, c.err = first.res, first.err
+			c.res.deltas = slices.Clone(c.res.deltas)
+		default:
+			c.res.head, c.res.deltas, c.err = parseRead(replies[n])
 		}
-		p.used = true
+		answered[n] = true
+	}
+	for _, c := range calls {
 		if c.err != nil {
 			c.err = fmt.Errorf("read %q: %w", c.req.catalog, c.err)
 		}

@@ -35,14 +35,7 @@ func Check(d Delta) error {
 		_, err := Decode(d.Value) // for the error's detail
 		return err
 	}
-	return CheckValid(d)
-}
-
-func checkTypeAndPath(d Delta) error {
-	if !d.Type.Valid() {
-		return fmt.Errorf("%w: %s", ErrUnknownType, d.Type)
-	}
-	return validatePath(d.Path)
+	return checkShape(d)
 }
 
 // CheckValid is Check for a value already known to be valid JSON text (the
@@ -53,6 +46,19 @@ func CheckValid(d Delta) error {
 	if err := checkTypeAndPath(d); err != nil {
 		return err
 	}
+	return checkShape(d)
+}
+
+func checkTypeAndPath(d Delta) error {
+	if !d.Type.Valid() {
+		return fmt.Errorf("%w: %s", ErrUnknownType, d.Type)
+	}
+	return validatePath(d.Path)
+}
+
+// checkShape checks what a valid JSON value must also be: an object for
+// Set, Replace and Patch at the root, an operation list for JSONPatch.
+func checkShape(d Delta) error {
 	if d.Type == Delete || (len(d.Path) > 0 && d.Type != JSONPatch) {
 		return nil
 	}

@@ -93,6 +93,7 @@ func kind(v any) string {
 // each top-level member lies in it, so that the next version of the object
 // re-encodes only the members that changed (EncodeMembers).
 type Members struct {
+	// Text is read-only: later encodings copy from it.
 	Text    []byte
 	members map[string][]byte // name -> `"name":value`, a slice of Text
 }
@@ -134,7 +135,8 @@ func EncodeMembers(obj map[string]any, prev *Members, changed map[string]bool) (
 		}
 		ends[i] = len(text)
 	}
-	m := &Members{Text: append(text, '}'), members: make(map[string][]byte, len(names))}
+	// Clipped, so that appending to Text never writes into shared memory.
+	m := &Members{Text: slices.Clip(append(text, '}')), members: make(map[string][]byte, len(names))}
 	start := 1
 	for i, name := range names {
 		m.members[name] = m.Text[start:ends[i]:ends[i]]
