@@ -58,4 +58,18 @@ var (
 	ErrUnsupportedStorage = storage.ErrUnsupported
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("lake: client is closed")
+
+	// ErrNoDurableStorage: a write to a lake whose bodies would live only
+	// in this process's memory, refused because Option.RequireDurableStorage
+	// is set. Store a config that names a durable object store (UpdateConfig,
+	// `lake config set`, PUT /v1/config).
+	ErrNoDurableStorage = errors.New("lake: no durable object store configured")
+	// ErrStorageChange: UpdateConfig would move a lake that already has
+	// data to another object store (another kind, endpoint, bucket, path or
+	// encryption password). The existing bodies stay in the old store, so
+	// reads of them would fail; ForceStorageChange does it anyway.
+	ErrStorageChange = errors.New("lake: the lake already has data in another object store")
+	// ErrDocumentTooLarge: a read would fold a document larger than
+	// Option.MaxDocumentSize.
+	ErrDocumentTooLarge = errors.New("lake: document too large")
 )

@@ -76,6 +76,20 @@ type Option struct {
 	// reader's path: the read returns at once with SnapshotInfo.Saving set,
 	// and Close waits for the saves still running.
 	SnapshotAsync bool
+	// CacheBytes bounds the memory the document cache holds, estimated from
+	// each document's JSON size (default DefaultCacheBytes; the least
+	// recently read documents go first). A document larger than the whole
+	// bound is not cached.
+	CacheBytes int64
+	// MaxDocumentSize bounds the JSON size of a document a read folds
+	// (default DefaultMaxDocumentSize): a larger snapshot or fold fails the
+	// read with ErrDocumentTooLarge instead of taking the process's memory.
+	MaxDocumentSize int64
+	// RequireDurableStorage refuses writes (ErrNoDurableStorage) while the
+	// bodies would live only in this process's memory: no config stored, or
+	// a config naming memory storage, with no Option.Storage. The lake
+	// command and `lake serve` set it unless --storage memory is given.
+	RequireDurableStorage bool
 }
 
 // openIndex is index.Open; tests wrap it to count meta-store calls.

@@ -49,6 +49,10 @@ type Delta struct {
 	BodyKey string
 	// Script identifies the merge script version for script merges.
 	Script string
+	// Holder, when not empty, says the body was stored in one process's
+	// memory (a volatile store) and names that store: only a reader holding
+	// the same store can fetch it.
+	Holder string
 }
 
 // SnapshotPointer says which stored snapshot is the catalog's latest: the
@@ -78,7 +82,29 @@ type Head struct {
 	// From is the version after which Read returned the deltas: the
 	// snapshot's, or the caller's `after` (see Read). Set by Read.
 	From int64
+	// Epoch identifies this incarnation of the catalog's log: the version
+	// of the commit that created the head. A head recreated after the meta
+	// store lost its data has another epoch, so a reader can tell its
+	// cached document belongs to a log that no longer exists. 0 for a
+	// catalog that does not exist (or whose head predates epochs).
+	Epoch int64
+	// Removals counts the entries Remove took out of the log. A document
+	// folded under another count may include a removed entry.
+	Removals int64
 }
+
+// Lineage is what a snapshot save was folded under: the head's Epoch and
+// Removals when the fold read it. SaveSnapshot refuses to move the pointer
+// when either has changed since, so a save in flight across a Remove (or a
+// reset of the meta store) never persists a document the log no longer
+// justifies.
+type Lineage struct {
+	Epoch    int64
+	Removals int64
+}
+
+// Lineage returns the head's Epoch and Removals.
+func (h Head) Lineage() Lineage { return Lineage{Epoch: h.Epoch, Removals: h.Removals} }
 
 // MaxCatchUp is how many deltas older than the snapshot Read still returns
 // to a caller that holds the document at `after`: folding a few deltas onto
@@ -103,10 +129,19 @@ type Index interface {
 	// It is the fallback when a snapshot cannot be used.
 	Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error)
 	// SaveSnapshot moves the catalog's snapshot pointer to p if p.Version is
-	// newer than the current one (compare-and-set, forward only) and reports
-	// whether it moved. A pointer beyond the last allocated version is
-	// refused with ErrInvalidSnapshot.
-	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer) (bool, error)
+	// newer than the current one (compare-and-set, forward only) and the
+	// head's lineage is still basis, and reports whether it moved. A pointer
+	// beyond the last allocated version is refused with ErrInvalidSnapshot.
+	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer, basis Lineage) (bool, error)
+	// Remove takes the entry with this version and ID out of the catalog's
+	// log and counts the removal in the head (Head.Removals), in one atomic
+	// step, and reports whether the entry was there. It is the repair of an
+	// entry whose body is lost; it never changes a snapshot.
+	Remove(ctx context.Context, catalog string, version int64, id string) (bool, error)
+	// LakeID returns the lake's identity: a random ID stored beside the
+	// config, created by the first call on an empty meta store. A meta
+	// store that lost its data answers with a new one.
+	LakeID(ctx context.Context) (string, error)
 	// Catalogs lists up to limit catalogs whose names sort after `after`
 	// (byte order), with their last versions. The listing is updated beside
 	// the commit, not inside it: it may include a catalog whose first commit
@@ -153,6 +188,26 @@ var (
 	// another Open in this one): one owner at a time.
 	ErrLocked = errors.New("index: meta store is locked by another process")
 )
+
+// Warning is a setting of the meta store's server that puts acknowledged
+// writes at risk (eviction, no persistence).
+type Warning struct {
+	// Setting and Value are the server setting and its current value, e.g.
+	// "maxmemory-policy" and "allkeys-lru".
+	Setting string
+	Value   string
+	// Risk says what can go wrong and what to set instead.
+	Risk string
+}
+
+func (w Warning) String() string { return w.Setting + "=" + w.Value + ": " + w.Risk }
+
+// SafetyChecker is implemented by engines whose server can be set up to
+// lose data. Warnings returns what is unsafe now (none: an empty slice); a
+// setting it cannot read (CONFIG disabled) is itself a Warning.
+type SafetyChecker interface {
+	Warnings(ctx context.Context) ([]Warning, error)
+}
 
 // Options tune an engine.
 type Options struct {
