@@ -39,7 +39,18 @@ func (b *boltIndex) setLastVersion(catalog string, v int64) error {
 		if err != nil {
 			return err
 		}
-		return cat.Put(keyVersion, versionKey(v))
+		head, err := b.loadHead(cat, catalog)
+		if err != nil {
+			return err
+		}
+		upgradeHead(cat, &head)
+		head.Version = v
+		head.Epoch = min(head.Epoch, v)
+		head.Snapshot.Version = min(head.Snapshot.Version, v)
+		if head.Snapshot.Version == 0 {
+			head.Snapshot.Key = ""
+		}
+		return putHead(cat, catalog, head)
 	})
 }
 
@@ -294,14 +305,14 @@ func TestFileReopenSeesEverything(t *testing.T) {
 	}
 	must(t, idx.StoreConfig(ctx, []byte(`{"a":1}`)))
 	must(t, idx.PutScript(ctx, "counter", "h1", "src"))
-	if _, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: versions[5], Key: "c/snap"}); err != nil {
+	if _, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: versions[5], Key: "c/snap"}, Lineage{Epoch: versions[0]}); err != nil {
 		t.Fatal(err)
 	}
 	must(t, idx.Close())
 
 	idx = openFileTest(t, dir, Options{KeyPrefix: "p:"})
 	head, deltas, err := idx.Read(ctx, "c", 0)
-	if err != nil || head != (Head{Version: versions[9], Snapshot: SnapshotPointer{Version: versions[5], Key: "c/snap"}, Pending: 4, From: versions[5]}) || len(deltas) != 4 {
+	if err != nil || head != (Head{Version: versions[9], Snapshot: SnapshotPointer{Version: versions[5], Key: "c/snap"}, Pending: 4, From: versions[5], Epoch: versions[0]}) || len(deltas) != 4 {
 		t.Fatalf("after reopen: %+v, %d deltas, %v", head, len(deltas), err)
 	}
 	all, err := idx.Log(ctx, "c", 0, versions[9])
