@@ -45,6 +45,14 @@ const (
 	CodeMethodNotAllowed   = "method_not_allowed"  // 405
 	CodeBadRequest         = "bad_request"         // 400
 	CodeInternal           = "internal"            // 500
+
+	CodeNoDurableStorage     = "no_durable_storage"     // 503: writes refused until a durable storage is configured
+	CodeStorageChange        = "storage_change"         // 409: PUT /v1/config would move a lake with data (?force=1)
+	CodeDocumentTooLarge     = "document_too_large"     // 422: the folded document is over the lake's limit
+	CodeDeltaNotFound        = "delta_not_found"        // 404: DELETE of a delta version the log does not hold
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a body that is not Content-Type: application/json
+	CodeForbiddenOrigin      = "forbidden_origin"       // 403: a browser Origin that is neither this server nor allowed
+	CodeMisdirectedHost      = "misdirected_host"       // 421: a token-less server asked for a non-loopback Host
 )
 
 // statusClientClosedRequest is the status logged (never seen by the client)
@@ -67,13 +75,23 @@ var errorTable = []struct {
 	{lake.ErrBodyMissing, CodeBodyMissing, http.StatusInternalServerError},
 	{lake.ErrDecrypt, CodeDecryptFailed, http.StatusInternalServerError},
 	{lake.ErrCorrupt, CodeCorrupt, http.StatusInternalServerError},
+	// A document too large to fold is the stored data's size, not the
+	// request's: before ErrBodyTooLarge (413), which is about a request.
+	{lake.ErrDocumentTooLarge, CodeDocumentTooLarge, http.StatusUnprocessableEntity},
 
 	// A strict read that met a delta it cannot apply. Before the input
 	// rows: a script's failure may wrap the value error behind it.
 	{lake.ErrScriptFailed, CodeScriptFailed, http.StatusUnprocessableEntity},
 	{merge.ErrConflict, CodeConflict, http.StatusUnprocessableEntity},
 
+	// The lake refuses the request as it is set up now: nothing was
+	// written. Before the input rows, since either may come with a config
+	// error attached.
+	{lake.ErrNoDurableStorage, CodeNoDurableStorage, http.StatusServiceUnavailable},
+	{lake.ErrStorageChange, CodeStorageChange, http.StatusConflict},
+
 	// Input errors: nothing was written.
+	{lake.ErrDeltaNotFound, CodeDeltaNotFound, http.StatusNotFound},
 	{lake.ErrInvalidScript, CodeInvalidScript, http.StatusBadRequest},
 	{lake.ErrScriptNotFound, CodeScriptNotFound, http.StatusNotFound},
 	{lake.ErrInvalidCatalog, CodeInvalidCatalog, http.StatusBadRequest},
@@ -151,13 +169,31 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// hints are appended to the message of an error with that code: what the
+// caller can do about it over this API.
+var hints = map[string]string{
+	CodeNoDurableStorage: "store a config that names a durable storage with PUT /v1/config " +
+		`({"storage":"local","path":...}, or "s3" or "oss"), or start the server with --storage memory ` +
+		"to accept bodies that live only in this process's memory",
+}
+
+// message returns the message the server answers for err: its text, and
+// for some codes a hint of what to do.
+func message(err error) string {
+	code, _ := Classify(err)
+	if hint, ok := hints[code]; ok {
+		return err.Error() + " (" + hint + ")"
+	}
+	return err.Error()
+}
+
 // writeError answers err as JSON and returns its code and status.
 func writeError(w http.ResponseWriter, err error) (string, int) {
 	code, status := Classify(err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lake"`)
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: err.Error()}})
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: message(err)}})
 	return code, status
 }
 

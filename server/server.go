@@ -15,7 +15,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	lake "github.com/hkloudou/lake/v2"
-	"github.com/hkloudou/lake/v2/config"
 )
 
 // Defaults of Options.
@@ -59,6 +57,17 @@ type Options struct {
 	// Gatherer is what /metrics serves. Default: Registry when it is also a
 	// Gatherer (as *prometheus.Registry is), else prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
+	// AllowedOrigins are the browser origins (scheme://host[:port], as in
+	// an Origin header) besides the server's own that may call the API;
+	// they get CORS answers. A request with any other Origin is 403
+	// forbidden_origin. `lake serve --cors-origin`.
+	AllowedOrigins []string
+	// AllowedHosts are the Host names (host, or host:port for one port)
+	// that a server without any token answers besides localhost,
+	// 127.0.0.0/8 and [::1]; any other Host is 421 misdirected_host, which
+	// defeats DNS rebinding. With tokens, the Host is not checked.
+	// `lake serve --allow-host`.
+	AllowedHosts []string
 }
 
 type server struct {
@@ -66,6 +75,7 @@ type server struct {
 	maxBody int64
 	log     *slog.Logger
 	auth    *auth
+	guard   *guard
 	metrics *metrics
 	mux     *http.ServeMux
 }
@@ -87,31 +97,49 @@ func New(client *lake.Client, opts Options) http.Handler {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	var bad []string
+	s.guard, bad = newGuard(opts.AllowedHosts, opts.AllowedOrigins, !s.auth.enabled())
+	for _, b := range bad {
+		s.log.Warn("lake: ignored: " + b)
+	}
 
 	s.handle("POST /v1/catalogs/{catalog}", accessWrite, s.write)
 	s.handle("GET /v1/catalogs/{catalog}", accessRead, s.read)
 	s.handle("GET /v1/catalogs", accessRead, s.catalogs)
 	s.handle("GET /v1/config", accessRead, s.getConfig)
 	s.handle("PUT /v1/config", accessWrite, s.putConfig)
+	s.handle("GET /v1/scripts", accessRead, s.scripts)
+	s.handle("GET /v1/scripts/{name}", accessRead, s.getScript)
+	s.handle("PUT /v1/scripts/{name}", accessWrite, s.putScript)
+	s.handle("DELETE /v1/scripts/{name}", accessWrite, s.deleteScript)
+	s.handle("POST /v1/check", accessWrite, s.check)
+	s.handle("DELETE /v1/catalogs/{catalog}/deltas/{version}", accessWrite, s.removeDelta)
 	s.handle("GET /healthz", accessPublic, s.health)
 	s.handle("GET /metrics", accessPublic, func(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.handler.ServeHTTP(w, r)
 		return nil
 	})
 
-	// A known path with another method is 405 with an Allow header; any other
-	// path is 404. Both answer in the API's error format (ServeMux's own
-	// answers are plain text). A pattern with a method is more specific than
-	// the same path without one, so these only catch what the routes above
-	// do not.
+	// OPTIONS answers 204 with Allow (and a CORS preflight of an allowed
+	// origin). A known path with another method is 405 with an Allow
+	// header; any other path is 404. Both answer in the API's error format
+	// (ServeMux's own answers are plain text). A pattern with a method is
+	// more specific than the same path without one, so these only catch what
+	// the routes above do not.
 	for path, allow := range map[string]string{
-		"/v1/catalogs/{catalog}": "GET, HEAD, POST",
-		"/v1/catalogs":           "GET, HEAD",
-		"/v1/config":             "GET, HEAD, PUT",
-		"/healthz":               "GET, HEAD",
-		"/metrics":               "GET, HEAD",
+		"/v1/catalogs/{catalog}":                  "GET, HEAD, POST",
+		"/v1/catalogs/{catalog}/deltas/{version}": "DELETE",
+		"/v1/catalogs":                            "GET, HEAD",
+		"/v1/config":                              "GET, HEAD, PUT",
+		"/v1/scripts":                             "GET, HEAD",
+		"/v1/scripts/{name}":                      "GET, HEAD, PUT, DELETE",
+		"/v1/check":                               "POST",
+		"/healthz":                                "GET, HEAD",
+		"/metrics":                                "GET, HEAD",
 	} {
+		s.handle("OPTIONS "+path, accessPublic, preflight(allow))
 		s.handle(path, accessPublic, func(w http.ResponseWriter, r *http.Request) error {
+			allow := allow + ", OPTIONS"
 			w.Header().Set("Allow", allow)
 			return newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
 				fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
@@ -123,9 +151,10 @@ func New(client *lake.Client, opts Options) http.Handler {
 	return s.mux
 }
 
-// handle registers h at pattern, wrapped with authentication, error
-// answers, metrics and the request log. The route label of metrics and logs
-// is the pattern.
+// handle registers h at pattern, wrapped with the guard (Host, Origin,
+// CORS), authentication, the Content-Type check of routes that change
+// something, error answers, metrics and the request log. The route label of
+// metrics and logs is the pattern.
 func (s *server) handle(pattern string, level access, h func(http.ResponseWriter, *http.Request) error) {
 	route := pattern
 	if route == "/" {
@@ -155,7 +184,13 @@ func (s *server) handle(pattern string, level access, h func(http.ResponseWriter
 				slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", elapsed))
 		}()
-		err := s.auth.check(r, level)
+		err := s.guard.check(rec, r)
+		if err == nil {
+			err = s.auth.check(r, level)
+		}
+		if err == nil && level == accessWrite {
+			err = requireJSON(r)
+		}
 		if err == nil {
 			err = h(rec, r)
 		}
@@ -194,9 +229,11 @@ func (r *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// writeBody is the request body of POST /v1/catalogs/{catalog}.
+// writeBody is the request body of POST /v1/catalogs/{catalog}. Field and
+// Value stay raw JSON text, so that text that is not valid UTF-8 is refused
+// rather than decoded to U+FFFD (see validJSONText).
 type writeBody struct {
-	Field *string         `json:"field"`
+	Field json.RawMessage `json:"field"`
 	Value json.RawMessage `json:"value"`
 	Merge string          `json:"merge"`
 	// Script names the registered merge script of a "merge":"script" write.
@@ -209,8 +246,12 @@ func (s *server) write(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeBody(w, r, &body); err != nil {
 		return err
 	}
-	if body.Field == nil {
-		return fmt.Errorf(`%w: "field" is required (use "" for the whole document)`, lake.ErrInvalidField)
+	field, err := rawString(body.Field, "field", lake.ErrInvalidField, `(use "" for the whole document)`)
+	if err != nil {
+		return err
+	}
+	if body.Value != nil && !validJSONText(body.Value) {
+		return fmt.Errorf(`%w: "value" is not valid UTF-8 (or holds a \u escape of half a character)`, lake.ErrInvalidValue)
 	}
 	mergeType := lake.MergeSet
 	if body.Merge != "" {
@@ -224,7 +265,7 @@ func (s *server) write(w http.ResponseWriter, r *http.Request) error {
 		}
 		mergeType = t
 	}
-	req := lake.WriteRequest{Catalog: catalog, Field: *body.Field, MergeType: mergeType, Script: body.Script}
+	req := lake.WriteRequest{Catalog: catalog, Field: field, MergeType: mergeType, Script: body.Script}
 	if body.Value != nil {
 		req.Value = lake.JSON(body.Value)
 	} else if mergeType != lake.MergeDelete {
@@ -339,76 +380,24 @@ func (s *server) catalogs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *server) getConfig(w http.ResponseWriter, r *http.Request) error {
-	cfg, err := s.client.GetConfig(r.Context())
-	if err != nil {
-		return storedConfigError(err)
-	}
-	if kind, err := s.client.StorageKind(r.Context()); err == nil {
-		w.Header().Set("Lake-Storage", kind)
-	}
-	if cfg == nil {
-		writeRaw(w, http.StatusOK, []byte("{}"))
-		return nil
-	}
-	writeJSON(w, http.StatusOK, cfg.Redacted())
-	return nil
-}
-
-func (s *server) putConfig(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		return s.bodyError(err)
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return err
-	}
-	if err := s.client.UpdateConfig(r.Context(), cfg); err != nil {
-		return err
-	}
-	if kind, err := s.client.StorageKind(r.Context()); err == nil {
-		w.Header().Set("Lake-Storage", kind)
-	}
-	writeJSON(w, http.StatusOK, cfg.Redacted())
-	return nil
-}
-
-// ParseConfig is config.Parse that also refuses the redaction marker
-// "***" as a secret: it is what GET /v1/config and `lake config get` print,
-// and storing it back would replace the real secret (an aes_pwd of "***"
-// would even be accepted and encrypt new bodies with it).
-func ParseConfig(data []byte) (*config.Config, error) {
-	cfg, err := config.Parse(data)
-	if err != nil {
-		return nil, err
-	}
-	for name, v := range map[string]string{"secret_key": cfg.SecretKey, "aes_pwd": cfg.AESPwd} {
-		if v == "***" {
-			return nil, fmt.Errorf(`%w: %s is "***", the marker of a redacted secret: give the real value`,
-				lake.ErrInvalidConfig, name)
+// rawString decodes raw, the JSON text of the request member name, as a
+// string. Missing, null, not a string, or text that is not valid UTF-8 is
+// an error wrapping kind; hint follows the "is required" message.
+func rawString(raw json.RawMessage, name string, kind error, hint string) (string, error) {
+	if raw == nil || string(raw) == "null" {
+		if hint != "" {
+			hint = " " + hint
 		}
+		return "", fmt.Errorf(`%w: %q is required%s`, kind, name, hint)
 	}
-	return cfg, nil
-}
-
-type healthBody struct {
-	Status string       `json:"status"`
-	Error  *errorDetail `json:"error,omitempty"`
-}
-
-func (s *server) health(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	if err := s.client.Ping(ctx); err != nil {
-		code, _ := Classify(err)
-		s.log.Warn("lake: health check failed", "code", code, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, healthBody{
-			Status: "unavailable", Error: &errorDetail{Code: code, Message: err.Error()}})
-		return nil
+	if !validJSONText(raw) {
+		return "", fmt.Errorf(`%w: %q is not valid UTF-8 (or holds a \u escape of half a character)`, kind, name)
 	}
-	writeJSON(w, http.StatusOK, healthBody{Status: "ok"})
-	return nil
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf(`%w: %q is not a JSON string`, kind, name)
+	}
+	return s, nil
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields, trailing

@@ -37,11 +37,12 @@ func newTestServer(t *testing.T, opts server.Options) *testServer {
 	return newTestServerOn(t, "file://"+dir, dir, opts)
 }
 
-func newTestServerOn(t *testing.T, meta, dir string, opts server.Options) *testServer {
+// newTestServerOn serves the lake at meta; lakeOpts tune its client.
+func newTestServerOn(t *testing.T, meta, dir string, opts server.Options, lakeOpts ...func(*lake.Option)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	client := lake.NewLake(meta, func(o *lake.Option) { o.Logger = logger })
+	client := lake.NewLake(meta, append([]func(*lake.Option){func(o *lake.Option) { o.Logger = logger }}, lakeOpts...)...)
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}
@@ -95,8 +96,20 @@ func (ts *testServer) do(t *testing.T, method, path, body string, header ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	// Header pairs; an empty value removes the header, and "Host" sets the
+	// request's Host.
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		switch name, value := header[i], header[i+1]; {
+		case strings.EqualFold(name, "Host"):
+			req.Host = value
+		case value == "":
+			req.Header.Del(name)
+		default:
+			req.Header.Set(name, value)
+		}
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {
@@ -260,7 +273,7 @@ func TestInputErrors(t *testing.T) {
 		{"method not allowed on config", "POST", "/v1/config", "{}", 405, "method_not_allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := ts.do(t, tc.method, tc.path, tc.body)
+			r := ts.do(t, tc.method, tc.path, tc.body, "Content-Type", "application/json")
 			wantStatus(t, r, tc.status, tc.code)
 			if tc.status == 405 && r.header.Get("Allow") == "" {
 				t.Fatal("405 without an Allow header")
@@ -428,7 +441,8 @@ func TestConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = ts.do(t, "PUT", "/v1/config", fmt.Sprintf(`{"storage":"local","path":%q}`, filepath.Join(file, "objects")))
+	// (The lake has data: moving it needs force=1; see TestStorageChange.)
+	r = ts.do(t, "PUT", "/v1/config?force=1", fmt.Sprintf(`{"storage":"local","path":%q}`, filepath.Join(file, "objects")))
 	wantStatus(t, r, http.StatusServiceUnavailable, "storage_unavailable")
 
 	// The refused configs left the stored one in place.
@@ -442,8 +456,25 @@ func TestHealthz(t *testing.T) {
 	ts := newTestServer(t, server.Options{})
 	r := ts.do(t, "GET", "/healthz", "")
 	wantStatus(t, r, http.StatusOK, "")
-	if r.body != `{"status":"ok"}`+"\n" {
-		t.Fatalf("healthz %q", r.body)
+	var health struct {
+		Status, Storage string
+		LakeID          string `json:"lake_id"`
+		Warnings        []string
+	}
+	if err := json.Unmarshal([]byte(r.body), &health); err != nil {
+		t.Fatal(err)
+	}
+	id, err := ts.client.LakeID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if health.Status != "ok" || health.Storage != "local" || health.LakeID != id || id == "" {
+		t.Fatalf("healthz %q, want status ok, storage local, lake_id %q", r.body, id)
+	}
+	// A file:// lake has no meta-store settings to warn about: no
+	// "warnings" member at all.
+	if strings.Contains(r.body, "warnings") {
+		t.Fatalf("healthz of a file:// lake has warnings: %s", r.body)
 	}
 	ts.client.Close()
 	r = ts.do(t, "GET", "/healthz", "")
