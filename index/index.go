@@ -243,7 +243,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 	switch scheme {
 	case "redis", "rediss", "unix":
 		if _, err := url.Parse(metaURL); err != nil || metaURL == "" {
-			return nil, fmt.Errorf("%w: %q", ErrInvalidURL, redactURL(metaURL))
+			return nil, fmt.Errorf("%w: %q", ErrInvalidURL, RedactURL(metaURL))
 		}
 		return openRedis(ctx, metaURL, opts)
 	case "file":
@@ -254,18 +254,6 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 		return openBolt(ctx, dir, opts)
 	default:
 		return nil, fmt.Errorf("%w: unknown scheme %q in %q (want redis://, rediss://, unix://, host:port or file://)",
-			ErrInvalidURL, scheme, redactURL(metaURL))
+			ErrInvalidURL, scheme, RedactURL(metaURL))
 	}
-}
-
-// redactURL hides a password in a URL so that it can go into an error.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "***" + raw[i:]
-		}
-		return raw
-	}
-	return u.Redacted()
 }

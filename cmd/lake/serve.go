@@ -16,6 +16,7 @@ import (
 	"time"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/server"
 )
 
@@ -145,7 +146,7 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	kind, _ := client.StorageKind(ctx)
-	log.Info("lake: serving", "addr", ln.Addr().String(), "meta", redactMeta(a.meta), "storage", kind,
+	log.Info("lake: serving", "addr", ln.Addr().String(), "meta", index.RedactURL(a.meta), "storage", kind,
 		"auth", len(cfg.opts.ReadWriteTokens)+len(cfg.opts.ReadOnlyTokens) > 0)
 
 	select {
@@ -186,22 +187,6 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
-}
-
-// redactMeta hides a password in a meta URL for the log.
-func redactMeta(meta string) string {
-	scheme, rest, ok := strings.Cut(meta, "://")
-	if !ok {
-		return meta
-	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok || strings.Contains(userinfo, "/") {
-		return meta
-	}
-	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + user + ":***@" + host
-	}
-	return meta
 }
 
 // stringList is a repeatable string flag.
