@@ -335,3 +335,109 @@ func TestTransientRepliesAreRetriedAndClassified(t *testing.T) {
 		}
 	}
 }
+
+// Safety checks (redis_safety.go): the settings that can lose acknowledged
+// writes, read from real servers set up each way.
+
+// warningsOf opens the index on url and returns its Warnings.
+func warningsOf(t *testing.T, url string) []Warning {
+	t.Helper()
+	idx := openOn(t, context.Background(), url)
+	var checker SafetyChecker = idx
+	warnings, err := checker.Warnings(context.Background())
+	if err != nil {
+		t.Fatalf("Warnings on %s: %v", url, err)
+	}
+	return warnings
+}
+
+func findWarning(warnings []Warning, setting string) (Warning, bool) {
+	for _, w := range warnings {
+		if w.Setting == setting {
+			return w, true
+		}
+	}
+	return Warning{}, false
+}
+
+// TestRedisSafetyWarnings runs Warnings on servers set up safely and
+// unsafely.
+func TestRedisSafetyWarnings(t *testing.T) {
+	t.Run("safe", func(t *testing.T) {
+		server := redistest.StartServer(t, "--appendonly", "yes", "--maxmemory-policy", "noeviction")
+		if w := warningsOf(t, server.URL); len(w) != 0 {
+			t.Fatalf("appendonly yes, noeviction: %v, want no warnings", w)
+		}
+	})
+	t.Run("eviction", func(t *testing.T) {
+		server := redistest.StartServer(t, "--appendonly", "yes", "--maxmemory-policy", "allkeys-lru")
+		warnings := warningsOf(t, server.URL)
+		w, ok := findWarning(warnings, "maxmemory-policy")
+		if len(warnings) != 1 || !ok || w.Value != "allkeys-lru" || !strings.Contains(w.Risk, "noeviction") {
+			t.Fatalf("allkeys-lru: %v, want one maxmemory-policy warning", warnings)
+		}
+	})
+	t.Run("no persistence", func(t *testing.T) {
+		server := redistest.StartServer(t, "--save", "", "--appendonly", "no")
+		warnings := warningsOf(t, server.URL)
+		w, ok := findWarning(warnings, "appendonly")
+		if len(warnings) != 1 || !ok || !strings.Contains(w.Risk, "whole index") || !strings.Contains(w.Risk, "appendonly yes") {
+			t.Fatalf(`save "", appendonly no: %v, want one appendonly warning`, warnings)
+		}
+	})
+	t.Run("snapshots only", func(t *testing.T) {
+		server := redistest.StartServer(t, "--save", "3600 1", "--appendonly", "no")
+		warnings := warningsOf(t, server.URL)
+		if w, ok := findWarning(warnings, "appendonly"); len(warnings) != 1 || !ok || !strings.Contains(w.Value, "3600 1") {
+			t.Fatalf(`save "3600 1", appendonly no: %v, want one appendonly warning`, warnings)
+		}
+	})
+	t.Run("appendfsync no", func(t *testing.T) {
+		server := redistest.StartServer(t, "--appendonly", "yes", "--appendfsync", "no")
+		warnings := warningsOf(t, server.URL)
+		if _, ok := findWarning(warnings, "appendfsync"); len(warnings) != 1 || !ok {
+			t.Fatalf("appendfsync no: %v, want one appendfsync warning", warnings)
+		}
+	})
+	t.Run("both", func(t *testing.T) {
+		server := redistest.StartServer(t, "--maxmemory-policy", "volatile-lru")
+		warnings := warningsOf(t, server.URL)
+		_, eviction := findWarning(warnings, "maxmemory-policy")
+		_, persistence := findWarning(warnings, "appendonly")
+		if len(warnings) != 2 || !eviction || !persistence {
+			t.Fatalf("volatile-lru without persistence: %v, want two warnings", warnings)
+		}
+	})
+	t.Run("CONFIG renamed", func(t *testing.T) {
+		// Managed Redis services often rename or disable CONFIG.
+		server := redistest.StartServer(t, "--rename-command", "CONFIG", "")
+		warnings := warningsOf(t, server.URL)
+		if len(warnings) != 1 || !strings.Contains(warnings[0].Risk, "cannot read Redis settings") {
+			t.Fatalf("CONFIG disabled: %v, want one warning that the settings cannot be read", warnings)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		server := redistest.StartServer(t)
+		idx := openOn(t, context.Background(), server.URL)
+		server.Stop()
+		if w, err := idx.Warnings(context.Background()); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Warnings with Redis stopped: %v, %v; want ErrUnavailable", w, err)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		server := redistest.StartCluster(t)
+		rawDo(t, redistest.Client(t, server.URL), "CONFIG", "SET", "maxmemory-policy", "allkeys-random")
+		idx := openOn(t, context.Background(), server.URL)
+		if !idx.cluster {
+			t.Fatal("the index does not see a cluster")
+		}
+		warnings, err := idx.Warnings(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := findWarning(warnings, "maxmemory-policy")
+		if !ok || w.Value != "allkeys-random" || !strings.Contains(w.Risk, "cluster node 127.0.0.1:") {
+			t.Fatalf("cluster node with allkeys-random: %v, want its maxmemory-policy warning naming the node", warnings)
+		}
+	})
+}
