@@ -918,8 +918,8 @@ func (b *boltIndex) get(ctx context.Context, bucket []byte, scope string, key []
 
 // Close releases the file. After a panic inside bbolt (a broken engine),
 // bbolt's locks may be held by the transaction that failed: Close then
-// waits a second for bbolt and otherwise closes the file itself, which
-// releases the directory's lock.
+// waits a second for bbolt and otherwise unlocks and closes the file
+// itself, so that the directory can be opened again.
 func (b *boltIndex) Close() error {
 	if b.db == nil {
 		return nil
@@ -940,8 +940,12 @@ func (b *boltIndex) Close() error {
 		select {
 		case err = <-done:
 		case <-time.After(time.Second):
+			// bbolt's memory map keeps the open file (and so its lock)
+			// alive after the file is closed: unlock it first. The map
+			// and the stuck goroutine are leaked.
+			unlockFile(b.file)
 			b.file.Close()
-			return fmt.Errorf("index: close %s: bbolt did not let go after a failure; closed the file", b.path)
+			return fmt.Errorf("index: close %s: bbolt did not let go after a failure; released the file", b.path)
 		}
 	}
 	if err != nil {

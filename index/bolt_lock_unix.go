@@ -30,3 +30,6 @@ func lockFile(f *os.File, timeout time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// unlockFile releases lockFile's (and bbolt's) lock.
+func unlockFile(f *os.File) { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
