@@ -2,6 +2,15 @@ package lake
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/merge"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 // CheckOptions tune Check and CheckAll.
@@ -19,7 +28,8 @@ const (
 	ProblemBodyCorrupt     = "corrupt"          // the body is not the JSON its merge type needs
 	ProblemDecrypt         = "decrypt_failed"   // the body cannot be decrypted with the lake's AESPwd
 	ProblemMemoryBody      = "memory_body"      // the body lived only in another process's memory
-	ProblemEntryCorrupt    = "entry_corrupt"    // the log entry itself cannot be decoded
+	ProblemEntryCorrupt    = "entry_corrupt"    // the log entry names an unknown merge type, a bad field or a missing script
+	ProblemLogUnreadable   = "log_unreadable"   // the log holds an entry that cannot be decoded at all (not removable here)
 	ProblemSnapshotMissing = "snapshot_missing" // the snapshot pointer names a missing object
 	ProblemSnapshotCorrupt = "snapshot_corrupt" // the snapshot object cannot be decoded or holds another version
 	ProblemPointerAhead    = "pointer_ahead"    // the snapshot pointer is newer than the last version
@@ -67,4 +77,205 @@ func (c *Client) Check(ctx context.Context, catalog string, opt CheckOptions) (*
 // CheckAll is Check of every catalog in the lake's listing.
 func (c *Client) CheckAll(ctx context.Context, opt CheckOptions) (*CheckReport, error) {
 	return c.check(ctx, nil, opt)
+}
+
+// removable reports whether Repair takes a problem's entry out of the log.
+func (p Problem) removable() bool {
+	switch p.Kind {
+	case ProblemBodyMissing, ProblemBodyCorrupt, ProblemDecrypt, ProblemMemoryBody, ProblemEntryCorrupt:
+		return true
+	}
+	return false
+}
+
+func (c *Client) check(ctx context.Context, catalogs []string, opt CheckOptions) (*CheckReport, error) {
+	for _, name := range catalogs {
+		if err := ValidateCatalog(name); err != nil {
+			return nil, fmt.Errorf("lake: check: %w", err)
+		}
+	}
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: check: %w", err)
+	}
+	if catalogs == nil {
+		if catalogs, err = allCatalogs(ctx, idx); err != nil {
+			return nil, fmt.Errorf("lake: check: %w", err)
+		}
+	}
+	report := &CheckReport{Problems: []Problem{}}
+	for _, catalog := range catalogs {
+		if err := c.checkCatalog(ctx, idx, s, catalog, opt, report); err != nil {
+			return report, fmt.Errorf("lake: check %q: %w", catalog, err)
+		}
+		report.Catalogs++
+	}
+	return report, nil
+}
+
+// allCatalogs lists every catalog, page by page.
+func allCatalogs(ctx context.Context, idx index.Index) ([]string, error) {
+	var names []string
+	after := ""
+	for {
+		page, err := idx.Catalogs(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range page {
+			names = append(names, info.Name)
+		}
+		if len(page) < 1000 {
+			return names, nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// checkCatalog checks one catalog's snapshot and log, and removes the
+// broken entries with opt.Repair. A store that cannot be reached is an
+// error, not a problem: nothing can be concluded about the data.
+func (c *Client) checkCatalog(ctx context.Context, idx index.Index, s *state, catalog string, opt CheckOptions, report *CheckReport) error {
+	head, _, err := idx.Read(ctx, catalog, 0)
+	if err != nil {
+		return err
+	}
+	if p := head.Snapshot; p.Version > 0 {
+		problem := Problem{Catalog: catalog, Version: p.Version, Object: p.Key}
+		_, err := c.loadSnapshot(ctx, s.store, p)
+		switch {
+		case p.Version > head.Version:
+			problem.Kind, problem.Reason = ProblemPointerAhead, fmt.Sprintf("the snapshot is at version %d, the log ends at %d", p.Version, head.Version)
+		case err == nil, errors.Is(err, ErrDocumentTooLarge):
+		case errors.Is(err, storage.ErrNotFound):
+			problem.Kind, problem.Reason = ProblemSnapshotMissing, err.Error()
+		case errors.Is(err, ErrCorrupt), errors.Is(err, storage.ErrDecrypt):
+			problem.Kind, problem.Reason = ProblemSnapshotCorrupt, err.Error()
+		default:
+			return err
+		}
+		if problem.Kind != "" {
+			report.Problems = append(report.Problems, problem)
+		}
+	}
+	deltas, err := idx.Log(ctx, catalog, 0, index.MaxVersion)
+	if errors.Is(err, index.ErrCorrupt) {
+		report.Problems = append(report.Problems, Problem{Catalog: catalog, Kind: ProblemLogUnreadable, Reason: err.Error()})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	report.Deltas += len(deltas)
+	problems := make([]Problem, len(deltas))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opt.FetchConcurrency)
+	for i, d := range deltas {
+		g.Go(func() error {
+			kind, reason, err := c.checkDelta(gctx, idx, s, catalog, d)
+			if kind != "" {
+				problems[i] = Problem{Catalog: catalog, Version: d.Version, Field: d.Field, Merge: d.Merge, Object: d.BodyKey, Kind: kind, Reason: reason}
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	removed := false
+	for i, p := range problems {
+		if p.Kind == "" {
+			continue
+		}
+		if opt.Repair && p.removable() {
+			if p.Removed, err = idx.Remove(ctx, catalog, p.Version, deltas[i].ID); err != nil {
+				return err
+			}
+			removed = removed || p.Removed
+		}
+		report.Problems = append(report.Problems, p)
+	}
+	if removed {
+		c.cache.drop(catalog)
+	}
+	return nil
+}
+
+// checkDelta returns what is wrong with one log entry (kind "" for
+// nothing), or an error when a store could not answer.
+func (c *Client) checkDelta(ctx context.Context, idx index.Index, s *state, catalog string, d index.Delta) (kind, reason string, err error) {
+	if elsewhere(d, s) {
+		return ProblemMemoryBody, fmt.Sprintf("the body lived only in the memory of another process (memory storage %s)", d.Holder), nil
+	}
+	var body []byte
+	if d.BodyKey != "" {
+		body, err = s.store.Get(ctx, d.BodyKey)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return ProblemBodyMissing, err.Error(), nil
+		case errors.Is(err, storage.ErrDecrypt):
+			return ProblemDecrypt, err.Error(), nil
+		case err != nil:
+			return "", "", fmt.Errorf("version %d (object %s): %w", d.Version, d.BodyKey, storageError(err))
+		}
+	}
+	md, err := c.mergeDelta(ctx, idx, catalog, d, body)
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return ProblemEntryCorrupt, err.Error(), nil
+	case err != nil:
+		return "", "", err
+	}
+	if md.Type != merge.Delete && !validBody(md) {
+		return ProblemBodyCorrupt, fmt.Sprintf("the body of object %s is not a valid %s value", d.BodyKey, d.Merge), nil
+	}
+	return "", "", nil
+}
+
+// validBody reports whether a stored body is JSON its merge type can take.
+func validBody(md merge.Delta) bool {
+	if !utf8.Valid(md.Value) {
+		return false
+	}
+	if md.Type == merge.ScriptType {
+		_, err := merge.Decode(md.Value)
+		return err == nil
+	}
+	return merge.Check(md) == nil
+}
+
+// RemoveDelta takes the entry at version out of the catalog's log, for
+// good: the repair of a delta whose body is lost or broken (Check with
+// Repair removes those). Later reads fold the log without it, except where
+// a snapshot saved before the removal already includes it: a snapshot is
+// never rewritten. A snapshot save that was folded before the removal does
+// not land.
+func (c *Client) RemoveDelta(ctx context.Context, catalog string, version int64) (*LogEntry, error) {
+	if err := ValidateCatalog(catalog); err != nil {
+		return nil, fmt.Errorf("lake: remove delta: %w", err)
+	}
+	idx, _, err := c.ready(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, err)
+	}
+	if version <= 0 || version > index.MaxVersion {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, ErrDeltaNotFound)
+	}
+	deltas, err := idx.Log(ctx, catalog, version-1, version)
+	if err != nil {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, err)
+	}
+	if len(deltas) == 0 {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, ErrDeltaNotFound)
+	}
+	d := deltas[0]
+	removed, err := idx.Remove(ctx, catalog, d.Version, d.ID)
+	if err != nil {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, err)
+	}
+	c.cache.drop(catalog)
+	if !removed {
+		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, ErrDeltaNotFound)
+	}
+	return &LogEntry{Version: d.Version, Field: d.Field, Merge: d.Merge, Object: d.BodyKey}, nil
 }

@@ -11,11 +11,12 @@ import (
 
 // Errors that callers branch on with errors.Is. Every error a Client returns
 // wraps at most one of the input errors (nothing was written) or one of the
-// store errors; the message adds what was being done.
+// store errors; the message adds what was being done, and starts with the
+// one "lake: " prefix (the sentinels carry none of their own).
 var (
 	// ErrInvalidCatalog: the catalog name is empty, too long or has a
 	// character outside [A-Za-z0-9_.:@=-] (see ValidateCatalog).
-	ErrInvalidCatalog = errors.New("lake: invalid catalog name")
+	ErrInvalidCatalog = errors.New("invalid catalog name")
 	// ErrInvalidField: the field path does not parse.
 	ErrInvalidField = merge.ErrInvalidPath
 	// ErrInvalidValue: the value is not valid JSON, cannot be marshaled, or
@@ -25,7 +26,7 @@ var (
 	// ErrUnknownMergeType: the merge type is not one of the Merge* constants.
 	ErrUnknownMergeType = merge.ErrUnknownType
 	// ErrBodyTooLarge: the encoded value is larger than Option.MaxBodySize.
-	ErrBodyTooLarge = errors.New("lake: body too large")
+	ErrBodyTooLarge = errors.New("body too large")
 
 	// ErrMetaUnavailable: the meta store (Redis) could not be reached or did
 	// not answer in time.
@@ -39,13 +40,13 @@ var (
 	ErrVersionOverflow = index.ErrVersionOverflow
 	// ErrStorageUnavailable: the object store failed to store or return a
 	// body for a reason other than "not found".
-	ErrStorageUnavailable = errors.New("lake: object store unavailable")
+	ErrStorageUnavailable = errors.New("object store unavailable")
 	// ErrBodyMissing: a committed delta's body is not in the object store
 	// (memory storage of another process, or a deleted object). The error
 	// names the catalog, version, field and object key.
-	ErrBodyMissing = errors.New("lake: body missing for a committed delta")
+	ErrBodyMissing = errors.New("body missing for a committed delta")
 	// ErrCorrupt: a stored entry or body cannot be decoded.
-	ErrCorrupt = errors.New("lake: corrupt stored data")
+	ErrCorrupt = errors.New("corrupt stored data")
 	// ErrDecrypt: an encrypted body cannot be opened (wrong AESPwd or a
 	// tampered object).
 	ErrDecrypt = storage.ErrDecrypt
@@ -57,19 +58,21 @@ var (
 	// cannot open.
 	ErrUnsupportedStorage = storage.ErrUnsupported
 	// ErrClosed: the Client was closed.
-	ErrClosed = errors.New("lake: client is closed")
+	ErrClosed = errors.New("client is closed")
 
 	// ErrNoDurableStorage: a write to a lake whose bodies would live only
 	// in this process's memory, refused because Option.RequireDurableStorage
 	// is set. Store a config that names a durable object store (UpdateConfig,
 	// `lake config set`, PUT /v1/config).
-	ErrNoDurableStorage = errors.New("lake: no durable object store configured")
+	ErrNoDurableStorage = errors.New("no durable object store configured")
 	// ErrStorageChange: UpdateConfig would move a lake that already has
 	// data to another object store (another kind, endpoint, bucket, path or
 	// encryption password). The existing bodies stay in the old store, so
 	// reads of them would fail; ForceStorageChange does it anyway.
-	ErrStorageChange = errors.New("lake: the lake already has data in another object store")
+	ErrStorageChange = errors.New("the lake already has data in another object store")
 	// ErrDocumentTooLarge: a read would fold a document larger than
 	// Option.MaxDocumentSize.
-	ErrDocumentTooLarge = errors.New("lake: document too large")
+	ErrDocumentTooLarge = errors.New("document too large")
+	// ErrDeltaNotFound: RemoveDelta found no log entry at that version.
+	ErrDeltaNotFound = errors.New("no log entry at that version")
 )

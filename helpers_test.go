@@ -108,6 +108,9 @@ type countingStorage struct {
 	failPut func(key string) error
 }
 
+// Unwrap lets the client see the store underneath (storage.HolderOf).
+func (c *countingStorage) Unwrap() storage.Storage { return c.Storage }
+
 func (c *countingStorage) Get(ctx context.Context, key string) ([]byte, error) {
 	c.gets.Add(1)
 	c.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ const (
 	DefaultMaxBodySize      = 1 << 20 // 1 MiB per delta body
 	DefaultFetchConcurrency = 16      // object fetches in flight per read
 	DefaultInitTimeout      = 10 * time.Second
+	DefaultMaxDocumentSize  = 64 << 20 // 64 MiB of JSON per folded document
 )
 
 // Option tunes a Client. NewLake passes the defaults (NewOption) to each
@@ -76,10 +78,11 @@ type Option struct {
 	// reader's path: the read returns at once with SnapshotInfo.Saving set,
 	// and Close waits for the saves still running.
 	SnapshotAsync bool
-	// CacheBytes bounds the memory the document cache holds, estimated from
-	// each document's JSON size (default DefaultCacheBytes; the least
-	// recently read documents go first). A document larger than the whole
-	// bound is not cached.
+	// CacheBytes bounds the memory the document cache holds, estimated as
+	// three times each document's JSON size (default DefaultCacheBytes,
+	// 128 MiB; negative turns the cache off). The least recently read
+	// documents go first; a document larger than the whole bound is not
+	// cached.
 	CacheBytes int64
 	// MaxDocumentSize bounds the JSON size of a document a read folds
 	// (default DefaultMaxDocumentSize): a larger snapshot or fold fails the
@@ -100,6 +103,8 @@ func NewOption() Option {
 	return Option{
 		MaxBodySize:      DefaultMaxBodySize,
 		CacheSize:        DefaultCacheSize,
+		CacheBytes:       DefaultCacheBytes,
+		MaxDocumentSize:  DefaultMaxDocumentSize,
 		FetchConcurrency: DefaultFetchConcurrency,
 		InitTimeout:      DefaultInitTimeout,
 		Logger:           slog.Default(),
@@ -137,8 +142,14 @@ type Client struct {
 // state is what the loaded config resolves to. It is replaced whole by
 // UpdateConfig, never mutated.
 type state struct {
-	cfg   *config.Config // nil when the lake has no stored config
-	store storage.Storage
+	cfg      *config.Config // as stored; nil when the lake has no stored config
+	resolved *config.Config // what this process runs with: cfg with its secrets filled in
+	store    storage.Storage
+	// holder names the store when it keeps bodies only in this process's
+	// memory (storage.HolderOf); "" for a durable store.
+	holder string
+	// lakeID is the meta store's identity when the state was loaded.
+	lakeID string
 }
 
 // NewLake returns a client of the lake whose meta store is at metaURL
@@ -165,8 +176,14 @@ func NewLake(metaURL string, opts ...func(*Option)) *Client {
 	if opt.Logger == nil {
 		opt.Logger = def.Logger
 	}
+	if opt.CacheBytes == 0 {
+		opt.CacheBytes = def.CacheBytes
+	}
+	if opt.MaxDocumentSize <= 0 {
+		opt.MaxDocumentSize = def.MaxDocumentSize
+	}
 	opt.SnapshotMinDeltas = max(opt.SnapshotMinDeltas, 1)
-	return &Client{metaURL: metaURL, opt: opt, cache: newDocumentCache(opt.CacheSize), engine: merge.NewScriptEngine(opt.Scripts)}
+	return &Client{metaURL: metaURL, opt: opt, cache: newDocumentCache(opt.CacheSize, opt.CacheBytes), engine: merge.NewScriptEngine(opt.Scripts)}
 }
 
 // Close waits for the background snapshot saves still running
@@ -251,6 +268,20 @@ func (c *Client) ready(ctx context.Context) (index.Index, *state, error) {
 }
 
 func (c *Client) loadState(ctx context.Context, idx index.Index) (*state, error) {
+	lakeID, err := idx.LakeID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.configState(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	s.lakeID = lakeID
+	return s, nil
+}
+
+// configState opens the storage the stored config names.
+func (c *Client) configState(ctx context.Context, idx index.Index) (*state, error) {
 	raw, err := idx.LoadConfig(ctx)
 	if errors.Is(err, index.ErrNotFound) && c.opt.Storage == nil {
 		if local, ok := idx.(interface{ Dir() string }); ok {
@@ -261,7 +292,8 @@ func (c *Client) loadState(ctx context.Context, idx index.Index) (*state, error)
 	if errors.Is(err, index.ErrNotFound) {
 		s, err := c.newState(nil, nil)
 		if err == nil && c.opt.Storage == nil {
-			c.opt.Logger.Warn("lake: no config stored at lake.setting; using memory storage, bodies will not survive this process",
+			c.opt.Logger.Warn("lake: NO CONFIG STORED: bodies are kept in this process's memory and die with it; "+
+				"other processes skip them. Store a config naming durable storage (UpdateConfig, `lake config set`, PUT /v1/config)",
 				"key", c.opt.KeyPrefix+config.Key)
 		}
 		return s, err
@@ -286,9 +318,12 @@ func (c *Client) newState(cfg, fallback *config.Config) (*state, error) {
 	if effective == nil {
 		effective = &config.Config{Storage: config.StorageMemory}
 	}
+	effective, err := effective.Resolve(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	store := c.opt.Storage
 	if store == nil {
-		var err error
 		if store, err = storage.Open(effective); err != nil {
 			return nil, err
 		}
@@ -303,7 +338,7 @@ func (c *Client) newState(cfg, fallback *config.Config) (*state, error) {
 		}
 		store = encrypted
 	}
-	return &state{cfg: cfg, store: store}, nil
+	return &state{cfg: cfg, resolved: effective, store: store, holder: storage.HolderOf(store)}, nil
 }
 
 // Ping checks that the lake is usable now: the meta store answers and the
@@ -328,7 +363,7 @@ func (c *Client) Ping(ctx context.Context) error {
 func (c *Client) StorageKind(ctx context.Context) (string, error) {
 	_, s, err := c.ready(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("lake: storage kind: %w", err)
 	}
 	return storage.Kind(s.store), nil
 }
@@ -338,7 +373,7 @@ func (c *Client) StorageKind(ctx context.Context) (string, error) {
 func (c *Client) GetConfig(ctx context.Context) (*config.Config, error) {
 	_, s, err := c.ready(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lake: get config: %w", err)
 	}
 	if s.cfg == nil {
 		return nil, nil
@@ -347,48 +382,174 @@ func (c *Client) GetConfig(ctx context.Context) (*config.Config, error) {
 	return &cfg, nil
 }
 
+// UpdateOption changes what UpdateConfig accepts.
+type UpdateOption func(*updateOptions)
+
+type updateOptions struct{ force bool }
+
+// ForceStorageChange lets UpdateConfig move a lake that already has data to
+// another object store (ErrStorageChange). The bodies written so far stay in
+// the old store: reads of the deltas and snapshots they hold fail with
+// ErrBodyMissing (or ErrDecrypt after a password change) until the objects
+// are copied to the new store, or the entries are removed (Check with
+// Repair).
+func ForceStorageChange() UpdateOption { return func(o *updateOptions) { o.force = true } }
+
 // UpdateConfig validates cfg, checks that its storage works (a put, get and
 // delete of a probe object, encrypted if cfg.AESPwd is set), stores it at
 // "lake.setting" and applies it to this client. A config that fails any step
 // is not stored. Other clients load the config once, on their first
 // operation; they pick up a change when they are restarted.
-func (c *Client) UpdateConfig(ctx context.Context, cfg *config.Config) error {
+//
+// Moving a lake that already has data to another object store (another
+// kind, endpoint, bucket, path or encryption password) is refused with
+// ErrStorageChange unless ForceStorageChange is given: the existing bodies
+// live in the old store. Leaving memory storage, or turning encryption on
+// (earlier plaintext bodies still read), is not a move.
+func (c *Client) UpdateConfig(ctx context.Context, cfg *config.Config, opts ...UpdateOption) error {
+	var o updateOptions
+	for _, apply := range opts {
+		if apply != nil {
+			apply(&o)
+		}
+	}
 	data, err := cfg.Marshal() // validates
 	if err != nil {
-		return err
+		return fmt.Errorf("lake: update config: %w", err)
 	}
 	idx, err := c.index(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("lake: update config: %w", err)
 	}
 	stored := *cfg
 	next, err := c.newState(&stored, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("lake: update config: %w", err)
+	}
+	if !o.force {
+		if err := c.checkStorageChange(ctx, idx, next.resolved); err != nil {
+			return fmt.Errorf("lake: update config: %w", err)
+		}
 	}
 	// Keep the current store when the storage settings did not change, so
 	// that memory storage keeps its bodies.
-	if cur := c.state.Load(); cur != nil && sameStorage(cur.cfg, &stored) {
-		next.store = cur.store
+	if cur := c.state.Load(); cur != nil && sameStorage(cur.resolved, next.resolved) {
+		next.store, next.holder = cur.store, cur.holder
 	}
 	if err := probe(ctx, next.store); err != nil {
-		return err
+		return fmt.Errorf("lake: update config: %w", err)
 	}
 	if err := idx.StoreConfig(ctx, data); err != nil {
-		return err
+		return fmt.Errorf("lake: update config: %w", err)
+	}
+	if cur := c.state.Load(); cur != nil {
+		next.lakeID = cur.lakeID
+	} else if next.lakeID, err = idx.LakeID(ctx); err != nil {
+		return fmt.Errorf("lake: update config: stored, but: %w", err)
 	}
 	c.state.Store(next)
 	return nil
 }
 
+// checkStorageChange refuses a new storage for a lake whose bodies are in
+// another durable store.
+func (c *Client) checkStorageChange(ctx context.Context, idx index.Index, next *config.Config) error {
+	raw, err := idx.LoadConfig(ctx)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil // memory fallback or DIR/objects: nothing durable to lose, or the file lake's own default
+	}
+	if err != nil {
+		return err
+	}
+	old, err := config.Parse(raw)
+	if err != nil {
+		return nil // the stored config is broken: this update is its repair
+	}
+	if old.StorageKind() == config.StorageMemory {
+		return nil
+	}
+	if old, err = old.Resolve(os.Getenv); err != nil {
+		old.AESPwd = "" // unknown here: compare the rest
+	}
+	why := storageMove(old, next)
+	if why == "" {
+		return nil
+	}
+	catalogs, err := idx.Catalogs(ctx, "", 1)
+	if err != nil {
+		return err
+	}
+	if len(catalogs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the new config changes the %s, but the bodies written so far live in the old store "+
+		"and reads of them would fail; force it (ForceStorageChange, `lake config set --force`, PUT /v1/config?force=1) "+
+		"only after copying the objects, or to give them up", ErrStorageChange, why)
+}
+
+// storageMove names what makes next another store than old ("" for none).
+func storageMove(old, next *config.Config) string {
+	switch {
+	case old.StorageKind() != next.StorageKind():
+		return "storage kind"
+	case old.Path != next.Path:
+		return "path"
+	case old.Endpoint != next.Endpoint:
+		return "endpoint"
+	case old.Bucket != next.Bucket:
+		return "bucket"
+	case old.Encrypted() && old.AESPwd != next.AESPwd:
+		return "encryption password"
+	}
+	return ""
+}
+
 func sameStorage(a, b *config.Config) bool {
-	if a == nil {
-		a = &config.Config{}
+	if a == nil || b == nil {
+		return false
 	}
 	x, y := *a, *b
 	x.Name, y.Name = "", ""
-	x.Storage, y.Storage = x.StorageKind(), y.StorageKind()
 	return x == y
+}
+
+// MetaWarning is a setting of the meta store's server that puts
+// acknowledged writes at risk, such as an eviction policy that may drop log
+// keys or a Redis that keeps nothing on disk.
+type MetaWarning = index.Warning
+
+// MetaWarnings checks the meta store's server settings (Redis: the eviction
+// policy and persistence) and returns what puts acknowledged writes at risk;
+// none for a safe setup and for a file:// lake.
+func (c *Client) MetaWarnings(ctx context.Context) ([]MetaWarning, error) {
+	idx, err := c.index(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: meta warnings: %w", err)
+	}
+	checker, ok := idx.(index.SafetyChecker)
+	if !ok {
+		return nil, nil
+	}
+	warnings, err := checker.Warnings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lake: meta warnings: %w", err)
+	}
+	return warnings, nil
+}
+
+// LakeID returns the identity of the lake's meta store: a random ID created
+// with the first use of an empty meta store. A meta store that lost its
+// data (a Redis restarted without persistence) answers with a new one.
+func (c *Client) LakeID(ctx context.Context) (string, error) {
+	idx, err := c.index(ctx)
+	if err != nil {
+		return "", fmt.Errorf("lake: lake id: %w", err)
+	}
+	id, err := idx.LakeID(ctx)
+	if err != nil {
+		return "", fmt.Errorf("lake: lake id: %w", err)
+	}
+	return id, nil
 }
 
 // probe proves a store can keep and return an object before a config that
@@ -410,4 +571,16 @@ func probe(ctx context.Context, store storage.Storage) error {
 		return fmt.Errorf("%w: probe delete: %w", ErrStorageUnavailable, err)
 	}
 	return nil
+}
+
+// storageOrigin says why s keeps bodies in memory, for errors.
+func (c *Client) storageOrigin(s *state) string {
+	switch {
+	case c.opt.Storage != nil:
+		return "Option.Storage is a memory store"
+	case s.cfg == nil:
+		return "no config is stored at " + c.opt.KeyPrefix + config.Key
+	default:
+		return "the stored config names memory storage"
+	}
 }

@@ -72,7 +72,7 @@ func TestHundredConcurrentFirstOperationsLoadTheConfigOnce(t *testing.T) {
 func TestSnapshotObjectsRoundTripAndBadOnesAreCorrupt(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemoryStorage()
-	c := &Client{}
+	c := NewLake("redis://unused")
 	p := index.SnapshotPointer{Version: 7, Key: "c/snapshots/7.json"}
 	if err := store.Put(ctx, p.Key, encodeSnapshot(7, []byte(`{"a":{"b":[1,"x"]},"n":12345678901234567890}`))); err != nil {
 		t.Fatal(err)

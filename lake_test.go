@@ -103,7 +103,7 @@ func TestWithoutConfigTheClientUsesMemoryStorageAndWarns(t *testing.T) {
 	if err != nil || kind != "memory" {
 		t.Fatalf("StorageKind = %q, %v", kind, err)
 	}
-	if !strings.Contains(logs.String(), "memory storage") || !strings.Contains(logs.String(), "will not survive") {
+	if !strings.Contains(logs.String(), "NO CONFIG STORED") || !strings.Contains(logs.String(), "die with it") {
 		t.Fatalf("no warning about memory storage in %q", logs.String())
 	}
 	cfg, err := client.GetConfig(context.Background())

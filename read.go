@@ -116,6 +116,9 @@ func (j *JSON) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// snapshotEnvelope is the most a snapshot object adds around its document.
+const snapshotEnvelope = 64
+
 // encodeSnapshot returns what a snapshot object holds:
 // {"version":V,"document":{...}}. The document is compact JSON from
 // merge.Encode already; json.Marshal would scan and compact it again.
@@ -130,7 +133,7 @@ func encodeSnapshot(version int64, document []byte) []byte {
 
 // errSnapshotInProgress is the SaveError of a read that found another save of
 // the same catalog running in this client.
-var errSnapshotInProgress = errors.New("lake: a snapshot of this catalog is already being saved by this client")
+var errSnapshotInProgress = errors.New("a snapshot of this catalog is already being saved by this client")
 
 // Read returns the catalog's current document: the latest snapshot with the
 // deltas after it folded in version order. A catalog never written to reads
@@ -143,8 +146,8 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
-	res, head, err := c.fold(ctx, idx, s.store, req.Catalog, req.Strict)
-	if errors.Is(err, ErrBodyMissing) && storage.Kind(s.store) == "memory" {
+	res, head, err := c.fold(ctx, idx, s, req.Catalog, req.Strict)
+	if errors.Is(err, ErrBodyMissing) && s.holder != "" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}
 	if err != nil {
@@ -155,7 +158,7 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	// is, every cold read folds the whole log.
 	due := head.Pending >= int64(c.opt.SnapshotMinDeltas) || res.Snapshot.Fallback != ""
 	if req.GenerateSnap && res.Version > head.Snapshot.Version && due {
-		c.snapshot(ctx, idx, s.store, req.Catalog, res)
+		c.snapshot(ctx, idx, s.store, req.Catalog, head.Lineage(), res)
 	}
 	return res, nil
 }
@@ -167,15 +170,16 @@ const snapshotSaveTimeout = time.Minute
 // snapshot saves res as the catalog's snapshot, now or in the background
 // (Option.SnapshotAsync), and records the outcome in res.Snapshot. At most
 // one save per catalog runs at a time in this client; a read that finds one
-// running does not wait for it.
-func (c *Client) snapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, res *ReadResult) {
+// running does not wait for it. The save only lands while the catalog's
+// lineage is still the one res was folded under.
+func (c *Client) snapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, lineage index.Lineage, res *ReadResult) {
 	if _, running := c.snapshotting.LoadOrStore(catalog, struct{}{}); running {
 		res.Snapshot.SaveError = errSnapshotInProgress
 		return
 	}
 	if !c.opt.SnapshotAsync {
 		defer c.snapshotting.Delete(catalog)
-		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, store, catalog, res.Version, res.Data)
+		res.Snapshot.Saved, res.Snapshot.SaveError = c.saveSnapshot(ctx, idx, store, catalog, res.Version, res.Data, lineage)
 		if res.Snapshot.SaveError != nil {
 			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", catalog,
 				"version", res.Version, "error", res.Snapshot.SaveError)
@@ -197,14 +201,14 @@ func (c *Client) snapshot(ctx context.Context, idx index.Index, store storage.St
 		defer c.snapshotting.Delete(catalog)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotSaveTimeout)
 		defer cancel()
-		if _, err := c.saveSnapshot(ctx, idx, store, catalog, version, data); err != nil {
+		if _, err := c.saveSnapshot(ctx, idx, store, catalog, version, data, lineage); err != nil {
 			c.opt.Logger.Warn("lake: snapshot not saved", "catalog", catalog, "version", version, "error", err)
 		}
 	}()
 }
 
 // fold returns the catalog's document and its head in the meta store.
-func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storage, catalog string, strict bool) (*ReadResult, index.Head, error) {
+func (c *Client) fold(ctx context.Context, idx index.Index, s *state, catalog string, strict bool) (*ReadResult, index.Head, error) {
 	cached := c.cache.get(catalog)
 	var after int64
 	if cached != nil {
@@ -213,6 +217,14 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	head, deltas, err := idx.Read(ctx, catalog, after)
 	if err != nil {
 		return nil, index.Head{}, err
+	}
+	if cached != nil && !c.justified(ctx, idx, catalog, cached, head) {
+		// The document in memory belongs to a log that no longer exists:
+		// fold from the current one.
+		cached = nil
+		if head, deltas, err = idx.Read(ctx, catalog, 0); err != nil {
+			return nil, index.Head{}, err
+		}
 	}
 	if cached != nil && head.From != cached.version {
 		// The document in memory is too far behind a newer snapshot: the
@@ -224,7 +236,7 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 		info.Cached = cached.version
 	}
 	if cached == nil || len(deltas) > 0 {
-		if doc, info, err = c.foldShared(ctx, idx, store, catalog, cached, head, deltas); err != nil {
+		if doc, info, err = c.foldShared(ctx, idx, s, catalog, cached, head, deltas); err != nil {
 			return nil, index.Head{}, err
 		}
 	}
@@ -238,12 +250,44 @@ func (c *Client) fold(ctx context.Context, idx index.Index, store storage.Storag
 	return res, head, nil
 }
 
+// justified reports whether the catalog's current head still justifies the
+// cached document: the same log (epoch), no entry removed since (removals),
+// and not behind it (version). A log that went backwards or was recreated
+// means the meta store lost data; that is logged as an error, since writes
+// acknowledged before may be gone.
+func (c *Client) justified(ctx context.Context, idx index.Index, catalog string, cached *cachedDocument, head index.Head) bool {
+	sameLog := head.Epoch == cached.epoch && head.Version >= cached.version
+	if sameLog && head.Removals == cached.removals {
+		return true
+	}
+	c.cache.drop(catalog)
+	if sameLog {
+		return false // an entry was removed (Check with Repair, RemoveDelta)
+	}
+	s := c.state.Load()
+	id, err := idx.LakeID(ctx)
+	if err == nil && s != nil && id != s.lakeID {
+		c.cache.clear()
+		next := *s
+		next.lakeID = id
+		c.state.CompareAndSwap(s, &next)
+		c.opt.Logger.Error("lake: THE META STORE WAS RESET (its lake id changed): writes acknowledged before the reset may be lost; "+
+			"every cached document was dropped", "catalog", catalog, "old_lake_id", s.lakeID, "lake_id", id)
+		return false
+	}
+	c.opt.Logger.Error("lake: the catalog's log in the meta store went back or was recreated since this client read it "+
+		"(a meta store that lost data, or a failover): writes acknowledged before may be lost; the cached document was dropped",
+		"catalog", catalog, "cached_version", cached.version, "head_version", head.Version,
+		"cached_epoch", cached.epoch, "head_epoch", head.Epoch)
+	return false
+}
+
 // foldShared folds deltas onto cached (or onto the head's snapshot, or the
 // empty document) and caches the result. Concurrent reads that start from
 // the same point and reach the same head version would fold the very same
 // document, so they share one fold: each has made its own meta-store read,
 // so each still sees every write acknowledged before it began.
-func (c *Client) foldShared(ctx context.Context, idx index.Index, store storage.Storage, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
+func (c *Client) foldShared(ctx context.Context, idx index.Index, s *state, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
 	start := "e"
 	switch {
 	case cached != nil:
@@ -251,14 +295,15 @@ func (c *Client) foldShared(ctx context.Context, idx index.Index, store storage.
 	case head.Snapshot.Version > 0:
 		start = "s" + head.Snapshot.Key
 	}
-	key := catalog + "\x00" + start + "\x00" + strconv.FormatInt(head.Version, 10)
+	key := catalog + "\x00" + start + "\x00" + strconv.FormatInt(head.Version, 10) +
+		"\x00" + strconv.FormatInt(head.Epoch, 10) + "\x00" + strconv.FormatInt(head.Removals, 10)
 	type folded struct {
 		doc  *cachedDocument
 		info SnapshotInfo
 	}
 	for {
 		ch := c.folds.DoChan(key, func() (any, error) {
-			doc, info, err := c.foldFrom(ctx, idx, store, catalog, cached, head, deltas)
+			doc, info, err := c.foldFrom(ctx, idx, s, catalog, cached, head, deltas)
 			if err != nil && ctx.Err() != nil {
 				err = &foldAbandoned{err}
 			}
@@ -294,14 +339,18 @@ type foldAbandoned struct{ err error }
 func (e *foldAbandoned) Error() string { return e.err.Error() }
 func (e *foldAbandoned) Unwrap() error { return e.err }
 
+// foldChunk is how many deltas a fold fetches before applying them, so
+// that a long log is never held in memory whole.
+const foldChunk = 64
+
 // foldFrom is the fold itself (see foldShared).
-func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.Storage, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
+func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalog string, cached *cachedDocument, head index.Head, deltas []index.Delta) (*cachedDocument, SnapshotInfo, error) {
 	var info SnapshotInfo
 	var doc any = map[string]any{}
 	var version int64
 	var skipped []SkippedDelta
 	if cached == nil && head.Snapshot.Version > 0 {
-		snap, err := c.loadSnapshot(ctx, store, head.Snapshot)
+		snap, err := c.loadSnapshot(ctx, s.store, head.Snapshot)
 		switch {
 		case err == nil:
 			doc = snap
@@ -321,26 +370,20 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 			return nil, info, err
 		}
 	}
-	bodies, err := c.fetchBodies(ctx, store, catalog, deltas)
-	if err != nil {
-		return nil, info, err
-	}
-	mds := make([]merge.Delta, len(deltas))
-	for i, d := range deltas {
-		if mds[i], err = c.mergeDelta(ctx, idx, catalog, d, bodies[i]); err != nil {
-			return nil, info, err
-		}
-	}
 	// A delta changes only the top-level member its path starts with (a
 	// delta at the root, any of them): only those are copied before the
 	// fold and encoded after it.
 	changed, all := map[string]bool{}, false
-	for _, md := range mds {
-		if len(md.Path) == 0 {
+	for _, d := range deltas {
+		path, err := merge.ParsePath(d.Field)
+		if err != nil {
+			return nil, info, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
+		}
+		if len(path) == 0 {
 			all = true
 			break
 		}
-		changed[md.Path[0]] = true
+		changed[path[0]] = true
 	}
 	var prev *merge.Members
 	if cached != nil {
@@ -352,16 +395,32 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 			prev = cached.members
 		}
 	}
-	for i, d := range deltas {
-		doc, err = merge.Apply(doc, mds[i])
-		switch {
-		case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
-			skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
-		case err != nil:
-			return nil, info, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
-				ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
+	for chunk := range slices.Chunk(deltas, foldChunk) {
+		bodies, err := c.fetchBodies(ctx, s, catalog, chunk)
+		if err != nil {
+			return nil, info, err
 		}
-		version = d.Version
+		for i, d := range chunk {
+			version = d.Version
+			if elsewhere(d, s) {
+				err := fmt.Errorf("%w: its body lived only in the memory of another process (memory storage %s)", ErrBodyMissing, d.Holder)
+				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
+				continue
+			}
+			md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
+			if err != nil {
+				return nil, info, err
+			}
+			bodies[i] = nil
+			doc, err = merge.Apply(doc, md)
+			switch {
+			case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
+				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
+			case err != nil:
+				return nil, info, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+					ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
+			}
+		}
 	}
 	info.Deltas = len(deltas)
 	obj, isObject := doc.(map[string]any)
@@ -372,9 +431,19 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, store storage.St
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
 	}
-	folded := &cachedDocument{version: version, doc: obj, members: members, skipped: slices.Clip(skipped)}
+	if int64(len(members.Text)) > c.opt.MaxDocumentSize {
+		return nil, info, fmt.Errorf("%w: the document at version %d is %d bytes of JSON, the limit is %d (Option.MaxDocumentSize)",
+			ErrDocumentTooLarge, version, len(members.Text), c.opt.MaxDocumentSize)
+	}
+	folded := &cachedDocument{version: version, epoch: head.Epoch, removals: head.Removals, doc: obj, members: members, skipped: slices.Clip(skipped)}
 	c.cache.put(catalog, folded)
 	return folded, info, nil
+}
+
+// elsewhere reports whether d's body was kept in the memory of a process
+// other than this one, where no reader here can ever fetch it.
+func elsewhere(d index.Delta, s *state) bool {
+	return d.Holder != "" && d.Holder != s.holder
 }
 
 // cloneMembers copies doc for a fold that changes only the top-level members
@@ -418,6 +487,10 @@ func (c *Client) loadSnapshot(ctx context.Context, store storage.Storage, p inde
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", p.Key, storageError(err))
 	}
+	if int64(len(raw)) > c.opt.MaxDocumentSize+snapshotEnvelope {
+		return nil, fmt.Errorf("%w: snapshot %s is %d bytes, the limit is %d (Option.MaxDocumentSize)",
+			ErrDocumentTooLarge, p.Key, len(raw), c.opt.MaxDocumentSize)
+	}
 	// One decode of the whole object: the document is most of it.
 	decoded, err := merge.Decode(raw)
 	if err != nil {
@@ -441,16 +514,16 @@ func (c *Client) loadSnapshot(ctx context.Context, store storage.Storage, p inde
 
 // fetchBodies gets the deltas' bodies concurrently, at most
 // Option.FetchConcurrency at a time; bodies[i] belongs to deltas[i].
-func (c *Client) fetchBodies(ctx context.Context, store storage.Storage, catalog string, deltas []index.Delta) ([][]byte, error) {
+func (c *Client) fetchBodies(ctx context.Context, s *state, catalog string, deltas []index.Delta) ([][]byte, error) {
 	bodies := make([][]byte, len(deltas))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opt.FetchConcurrency)
 	for i, d := range deltas {
-		if d.BodyKey == "" {
+		if d.BodyKey == "" || elsewhere(d, s) {
 			continue
 		}
 		g.Go(func() error {
-			body, err := store.Get(gctx, d.BodyKey)
+			body, err := s.store.Get(gctx, d.BodyKey)
 			if errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("%w: catalog %q version %d field %q object %s: %w",
 					ErrBodyMissing, catalog, d.Version, d.Field, d.BodyKey, err)
@@ -467,13 +540,13 @@ func (c *Client) fetchBodies(ctx context.Context, store storage.Storage, catalog
 
 // saveSnapshot stores data as the catalog's snapshot at version and moves
 // the pointer to it if no newer snapshot got there first.
-func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, version int64, data JSON) (bool, error) {
+func (c *Client) saveSnapshot(ctx context.Context, idx index.Index, store storage.Storage, catalog string, version int64, data JSON, lineage index.Lineage) (bool, error) {
 	body := encodeSnapshot(version, data)
 	p := index.SnapshotPointer{Version: version, Key: snapshotKey(catalog, version)}
 	if err := store.Put(ctx, p.Key, body); err != nil {
 		return false, storageError(err)
 	}
-	moved, err := idx.SaveSnapshot(ctx, catalog, p)
+	moved, err := idx.SaveSnapshot(ctx, catalog, p, lineage)
 	if err != nil {
 		return false, err
 	}

@@ -270,6 +270,9 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 // withoutSnapshots hides snapshot objects, as if they had been deleted.
 type withoutSnapshots struct{ storage.Storage }
 
+// Unwrap lets the client see the memory store underneath (storage.HolderOf).
+func (s withoutSnapshots) Unwrap() storage.Storage { return s.Storage }
+
 func (w withoutSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
 	if strings.Contains(key, "/snapshots/") {
 		return nil, fmt.Errorf("%w: %s", storage.ErrNotFound, key)
@@ -416,6 +419,8 @@ func TestAClientAFewDeltasBehindANewerSnapshotFoldsFromMemory(t *testing.T) {
 
 // slowStorage makes every Get take a while, so concurrent reads overlap.
 type slowStorage struct{ storage.Storage }
+
+func (s slowStorage) Unwrap() storage.Storage { return s.Storage }
 
 func (s slowStorage) Get(ctx context.Context, key string) ([]byte, error) {
 	time.Sleep(20 * time.Millisecond)

@@ -28,7 +28,7 @@ var (
 	ErrInvalidScript = merge.ErrInvalidScript
 	// ErrScriptNotFound: a write or GetScript names a script that is not
 	// registered.
-	ErrScriptNotFound = errors.New("lake: merge script not registered")
+	ErrScriptNotFound = errors.New("merge script not registered")
 	// ErrScriptFailed: a merge script threw, ran past its time limit or
 	// returned something that is not JSON. A read skips such a delta and
 	// reports it in ReadResult.Skipped; with ReadRequest.Strict it fails.

@@ -1,10 +1,13 @@
 package lake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"unicode/utf8"
 
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/merge"
@@ -75,6 +78,10 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
 	}
+	if s.holder != "" && c.opt.RequireDurableStorage {
+		return 0, fmt.Errorf("lake: write %q: %w: the body would live only in this process's memory (%s); "+
+			"store a config that names durable storage (local, s3, oss)", req.Catalog, ErrNoDurableStorage, c.storageOrigin(s))
+	}
 	if req.MergeType == MergeScript {
 		// The delta records the exact version of the script it was written
 		// against, so later registrations never change how it folds.
@@ -88,6 +95,9 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	// entry always points at a complete body. A failure in between leaves
 	// only an unreferenced object.
 	d.ID = newDeltaID()
+	// A body in this process's memory is marked as such, so that other
+	// processes skip it instead of failing on it.
+	d.Holder = s.holder
 	if body != nil {
 		d.BodyKey = deltaKey(req.Catalog, d.ID)
 		if err := s.store.Put(ctx, d.BodyKey, body); err != nil {
@@ -147,14 +157,62 @@ func encodeValue(v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidValue, err)
 	}
+	// encoding/json writes invalid UTF-8 in a Go string as the escape
+	// \ufffd, silently; a custom MarshalJSON may return any bytes.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrInvalidValue)
+	}
+	if bytes.Contains(data, []byte(`\ufffd`)) && !validStrings(reflect.ValueOf(v), 0) {
+		return nil, fmt.Errorf("%w: a string in the value is not valid UTF-8", ErrInvalidValue)
+	}
 	return data, nil
 }
 
 func validJSON(raw []byte) ([]byte, error) {
+	if !utf8.Valid(raw) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrInvalidValue)
+	}
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("%w: not valid JSON text", ErrInvalidValue)
 	}
 	return raw, nil
+}
+
+// validStrings reports whether every string json.Marshal would encode from
+// v (values and map keys) is valid UTF-8. Only a value whose encoding holds
+// a replacement character gets here, so the walk is off the fast path.
+func validStrings(v reflect.Value, depth int) bool {
+	if depth > 1000 || !v.IsValid() {
+		return true // json.Marshal already refused a cycle
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return utf8.ValidString(v.String())
+	case reflect.Pointer, reflect.Interface:
+		return v.IsNil() || validStrings(v.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return true // base64 text
+		}
+		for i := range v.Len() {
+			if !validStrings(v.Index(i), depth+1) {
+				return false
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if !validStrings(it.Key(), depth+1) || !validStrings(it.Value(), depth+1) {
+				return false
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && !validStrings(v.Field(i), depth+1) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // storageError marks object-store failures other than "not found" and

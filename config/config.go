@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Key is the meta-store key that holds the JSON config.
@@ -49,7 +50,8 @@ type Config struct {
 	// Name labels the lake in logs and metrics.
 	Name string `json:"name,omitempty"`
 	// Storage selects the object store: "memory", "local", "s3" or "oss".
-	// Empty means "memory".
+	// It must be named: a config without it is invalid (memory storage has
+	// to be asked for, since its bodies die with the process).
 	Storage string `json:"storage"`
 	// Path is the directory of "local" storage.
 	Path string `json:"path,omitempty"`
@@ -62,9 +64,14 @@ type Config struct {
 	Region string `json:"region,omitempty"`
 	// Bucket of an "s3" or "oss" store.
 	Bucket string `json:"bucket,omitempty"`
-	// AccessKey and SecretKey authenticate to an "s3" or "oss" store.
+	// AccessKey and SecretKey authenticate to an "s3" or "oss" store. Either
+	// may be left out of the stored config and supplied by each process
+	// instead (SecretKeyFile, or the environment: see Resolve).
 	AccessKey string `json:"access_key,omitempty"`
 	SecretKey string `json:"secret_key,omitempty"`
+	// SecretKeyFile is the path, on each process's machine, of a file whose
+	// content (trimmed) is the SecretKey.
+	SecretKeyFile string `json:"secret_key_file,omitempty"`
 	// PathStyle selects how an "s3" or "oss" request names the bucket:
 	// "auto" (the default when empty), "path" or "virtual"; see the
 	// PathStyle* constants. Ignored by the other storage kinds.
@@ -77,6 +84,14 @@ type Config struct {
 	// AESPwd, when set, encrypts every body at rest (AES-256-GCM, key derived
 	// from this password).
 	AESPwd string `json:"aes_pwd,omitempty"`
+	// AESPwdFile is the path, on each process's machine, of a file whose
+	// content (trimmed) is the AESPwd; it turns encryption on.
+	AESPwdFile string `json:"aes_pwd_file,omitempty"`
+	// Encrypt turns encryption on with the password supplied by each
+	// process (AESPwdFile, or the environment variable LAKE_AES_PWD), so
+	// that the stored config holds no password. A process that has none
+	// refuses to run rather than write plaintext.
+	Encrypt bool `json:"encrypt,omitempty"`
 }
 
 // Parse decodes and validates a stored config. Unknown fields are rejected
@@ -105,7 +120,8 @@ func (c *Config) Marshal() ([]byte, error) {
 	return json.Marshal(c)
 }
 
-// StorageKind returns Storage with the empty default resolved to "memory".
+// StorageKind returns Storage, with an empty one (only an unvalidated
+// config has it) read as "memory".
 func (c *Config) StorageKind() string {
 	if c.Storage == "" {
 		return StorageMemory
@@ -124,11 +140,24 @@ func (c *Config) Validate() error {
 	fields := []struct{ name, value string }{
 		{"name", c.Name}, {"path", c.Path}, {"endpoint", c.Endpoint}, {"region", c.Region},
 		{"bucket", c.Bucket}, {"access_key", c.AccessKey}, {"secret_key", c.SecretKey}, {"aes_pwd", c.AESPwd},
+		{"secret_key_file", c.SecretKeyFile}, {"aes_pwd_file", c.AESPwdFile},
 	}
 	for _, f := range fields {
 		if strings.ContainsAny(f.value, "\x00\r\n") {
 			return bad("%s contains a NUL or newline", f.name)
 		}
+		if !utf8.ValidString(f.value) {
+			return bad("%s is not valid UTF-8", f.name)
+		}
+	}
+	if c.SecretKey != "" && c.SecretKeyFile != "" {
+		return bad("secret_key and secret_key_file are both set: keep one")
+	}
+	if c.AESPwd != "" && c.AESPwdFile != "" {
+		return bad("aes_pwd and aes_pwd_file are both set: keep one")
+	}
+	if c.Storage == "" {
+		return bad(`storage is not named (want "local", "s3", "oss", or "memory" for bodies that die with the process)`)
 	}
 	switch c.StorageKind() {
 	case StorageMemory:
@@ -150,8 +179,8 @@ func (c *Config) Validate() error {
 		if !validBucket(c.Bucket) {
 			return bad("bucket %q is not a valid bucket name (3-63 characters: a-z, 0-9, '.', '-')", c.Bucket)
 		}
-		if (c.AccessKey == "") != (c.SecretKey == "") {
-			return bad("access_key and secret_key must be set together")
+		if c.AccessKey == "" && (c.SecretKey != "" || c.SecretKeyFile != "") {
+			return bad("secret_key without access_key")
 		}
 		switch c.PathStyle {
 		case "", PathStyleAuto, PathStylePath, PathStyleVirtual:
@@ -194,8 +223,8 @@ func (c Config) Redacted() Config {
 // String describes c without its secrets; %v and %+v use it.
 func (c Config) String() string {
 	r := c.Redacted()
-	return fmt.Sprintf("{Name:%q Storage:%q Path:%q Endpoint:%q Region:%q Bucket:%q AccessKey:%q SecretKey:%q PathStyle:%q AESPwd:%q}",
-		r.Name, r.StorageKind(), r.Path, r.Endpoint, r.Region, r.Bucket, r.AccessKey, r.SecretKey, r.PathStyle, r.AESPwd)
+	return fmt.Sprintf("{Name:%q Storage:%q Path:%q Endpoint:%q Region:%q Bucket:%q AccessKey:%q SecretKey:%q SecretKeyFile:%q PathStyle:%q AESPwd:%q AESPwdFile:%q Encrypt:%t}",
+		r.Name, r.Storage, r.Path, r.Endpoint, r.Region, r.Bucket, r.AccessKey, r.SecretKey, r.SecretKeyFile, r.PathStyle, r.AESPwd, r.AESPwdFile, r.Encrypt)
 }
 
 // GoString keeps secrets out of %#v as well.
@@ -205,10 +234,11 @@ func (c Config) GoString() string { return "config.Config" + c.String() }
 func (c Config) LogValue() slog.Value {
 	r := c.Redacted()
 	return slog.GroupValue(
-		slog.String("name", r.Name), slog.String("storage", r.StorageKind()),
+		slog.String("name", r.Name), slog.String("storage", r.Storage),
 		slog.String("path", r.Path), slog.String("endpoint", r.Endpoint),
 		slog.String("region", r.Region), slog.String("bucket", r.Bucket),
 		slog.String("access_key", r.AccessKey), slog.String("secret_key", r.SecretKey),
-		slog.String("path_style", r.PathStyle), slog.String("aes_pwd", r.AESPwd),
+		slog.String("secret_key_file", r.SecretKeyFile), slog.String("path_style", r.PathStyle),
+		slog.String("aes_pwd", r.AESPwd), slog.String("aes_pwd_file", r.AESPwdFile), slog.Bool("encrypt", r.Encrypt),
 	)
 }

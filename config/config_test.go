@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 )
 
 func TestValidateAcceptsEachStorageKind(t *testing.T) {
 	for _, c := range []Config{
-		{},
 		{Storage: "memory", Name: "dev"},
 		{Storage: "local", Path: "/var/lib/lake"},
 		{Storage: "s3", Endpoint: "http://127.0.0.1:9000", Bucket: "lake-test", AccessKey: "ak", SecretKey: "sk"},
@@ -35,7 +35,12 @@ func TestValidateRejectsBadConfigs(t *testing.T) {
 		{Config{Storage: "s3", Endpoint: "http://h/path", Bucket: "b12"}, "scheme://host[:port] only"},
 		{Config{Storage: "s3", Endpoint: "http://h", Bucket: "B"}, "not a valid bucket name"},
 		{Config{Storage: "s3", Endpoint: "http://h", Bucket: "-bucket"}, "not a valid bucket name"},
-		{Config{Storage: "oss", Endpoint: "http://h", Bucket: "b12", AccessKey: "ak"}, "must be set together"},
+		{Config{Storage: "oss", Endpoint: "http://h", Bucket: "b12", SecretKey: "sk"}, "secret_key without access_key"},
+		{Config{}, "storage is not named"},
+		{Config{Name: "lake", Path: "/data"}, "storage is not named"},
+		{Config{Storage: "local", Path: "/d", AESPwd: "a", AESPwdFile: "/f"}, "both set"},
+		{Config{Storage: "s3", Endpoint: "http://h", Bucket: "b12", AccessKey: "ak", SecretKey: "s", SecretKeyFile: "/f"}, "both set"},
+		{Config{Storage: "local", Path: "/d\xff"}, "not valid UTF-8"},
 		{Config{Storage: "memory", Name: "a\nb"}, "name contains a NUL or newline"},
 	} {
 		err := tc.cfg.Validate()
@@ -50,7 +55,7 @@ func TestValidateRejectsBadConfigs(t *testing.T) {
 }
 
 func TestParseRejectsUnknownFieldsAndBadJSON(t *testing.T) {
-	for _, raw := range []string{`{"storage":"memory","bukcet":"x"}`, `{"storage":`, `[]`, `{"storage":"memory"} {}`, `{"storage":"local"}`} {
+	for _, raw := range []string{`{}`, `null`, `{"storage":""}`, `{"storage":"memory","bukcet":"x"}`, `{"storage":`, `[]`, `{"storage":"memory"} {}`, `{"storage":"local"}`} {
 		if _, err := Parse([]byte(raw)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Parse(%s) = %v, want ErrInvalid", raw, err)
 		}
@@ -144,5 +149,49 @@ func TestPathStyleRoundTripsAndPrints(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"storage":"s3","endpoint":"http://h","bucket":"lake","path_style":"sideways"}`)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Parse accepted path_style sideways: %v", err)
+	}
+}
+
+func TestResolveFillsSecretsFromFilesAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	secretFile, pwdFile := dir+"/secret", dir+"/pwd"
+	if err := os.WriteFile(secretFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwdFile, []byte("  pwd-file  "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAccessKey: "env-ak", EnvSecretKey: "env-sk", EnvAESPwd: "env-pwd"}
+	getenv := func(k string) string { return env[k] }
+	s3 := Config{Storage: "s3", Endpoint: "http://h", Bucket: "b12"}
+
+	r, err := s3.Resolve(getenv)
+	if err != nil || r.AccessKey != "env-ak" || r.SecretKey != "env-sk" || r.AESPwd != "" {
+		t.Fatalf("keys from the environment: %+v, %v", r, err)
+	}
+	withFile := s3
+	withFile.AccessKey, withFile.SecretKeyFile, withFile.AESPwdFile = "ak", secretFile, pwdFile
+	if r, err = withFile.Resolve(getenv); err != nil || r.AccessKey != "ak" || r.SecretKey != "from-file" || r.AESPwd != "pwd-file" {
+		t.Fatalf("secrets from files: %+v, %v", r, err)
+	}
+	stored := Config{Storage: "local", Path: "/d", AESPwd: "stored"}
+	if r, err = stored.Resolve(getenv); err != nil || r.AESPwd != "stored" {
+		t.Fatalf("a stored password wins: %+v, %v", r, err)
+	}
+	encrypt := Config{Storage: "local", Path: "/d", Encrypt: true}
+	if r, err = encrypt.Resolve(getenv); err != nil || r.AESPwd != "env-pwd" || !r.Encrypted() {
+		t.Fatalf("password from the environment: %+v, %v", r, err)
+	}
+	none := func(string) string { return "" }
+	if _, err = encrypt.Resolve(none); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), EnvAESPwd) {
+		t.Fatalf("encryption without a password must not fall back to plaintext: %v", err)
+	}
+	if _, err = s3.Resolve(func(k string) string { return map[string]string{EnvAccessKey: "ak"}[k] }); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an access key without a secret: %v", err)
+	}
+	missing := withFile
+	missing.SecretKeyFile = dir + "/nope"
+	if _, err = missing.Resolve(getenv); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a missing secret file: %v", err)
 	}
 }

@@ -323,10 +323,10 @@ func TestReadReturnsHeadAndDeltasAfterTheSnapshot(t *testing.T) {
 			versions = append(versions, v)
 		}
 		head, deltas, err = idx.Read(ctx, "c", 0)
-		if err != nil || head != (Head{Version: versions[4], Pending: 5}) || len(deltas) != 5 {
+		if err != nil || head != (Head{Version: versions[4], Pending: 5, Epoch: versions[0]}) || len(deltas) != 5 {
 			t.Fatalf("before a snapshot: %+v, %d deltas, %v", head, len(deltas), err)
 		}
-		moved, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: versions[2], Key: "c/snapshots/x.json"})
+		moved, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: versions[2], Key: "c/snapshots/x.json"}, lineageOf(t, idx, "c"))
 		if err != nil || !moved {
 			t.Fatalf("SaveSnapshot = %v, %v", moved, err)
 		}
@@ -366,7 +366,7 @@ func TestReadCatchesUpACallerAFewDeltasBehindTheSnapshot(t *testing.T) {
 			versions = append(versions, v)
 		}
 		snap := versions[len(versions)-2]
-		if _, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: snap, Key: "c/snap"}); err != nil {
+		if _, err := idx.SaveSnapshot(ctx, "c", SnapshotPointer{Version: snap, Key: "c/snap"}, lineageOf(t, idx, "c")); err != nil {
 			t.Fatal(err)
 		}
 		// MaxCatchUp deltas between after and the snapshot: from after.
@@ -413,7 +413,7 @@ func TestLogReturnsTheRangeAfterUpTo(t *testing.T) {
 			v = append(v, version)
 		}
 		// A snapshot does not limit Log: it is the fallback behind snapshots.
-		if _, err := idx.SaveSnapshot(ctx, "range", SnapshotPointer{Version: v[4], Key: "k"}); err != nil {
+		if _, err := idx.SaveSnapshot(ctx, "range", SnapshotPointer{Version: v[4], Key: "k"}, lineageOf(t, idx, "range")); err != nil {
 			t.Fatal(err)
 		}
 		versionsOf := func(ds []Delta) []int64 {
@@ -450,32 +450,32 @@ func TestLogReturnsTheRangeAfterUpTo(t *testing.T) {
 func TestSaveSnapshotOnlyMovesForwardAndNeverPastTheLog(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
 		ctx := context.Background()
-		if _, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: 1, Key: "s/0"}); !errors.Is(err, ErrInvalidSnapshot) {
+		if _, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: 1, Key: "s/0"}, lineageOf(t, idx, "s")); !errors.Is(err, ErrInvalidSnapshot) {
 			t.Fatalf("save on an empty catalog: %v, want ErrInvalidSnapshot", err)
 		}
-		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{}); moved || err != nil {
+		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{}, lineageOf(t, idx, "s")); moved || err != nil {
 			t.Fatalf("save of the zero pointer on an empty catalog: moved=%v err=%v", moved, err)
 		}
 		v1, _ := idx.Commit(ctx, "s", Delta{ID: uuid.NewString(), Field: "a", Merge: "set"})
 		v2, _ := idx.Commit(ctx, "s", Delta{ID: uuid.NewString(), Field: "b", Merge: "set"})
-		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2"}); !moved || err != nil {
+		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2"}, lineageOf(t, idx, "s")); !moved || err != nil {
 			t.Fatalf("save at v2: %v %v", moved, err)
 		}
 		// A retried save (its outcome was unknown) reports that it moved.
-		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2"}); !moved || err != nil {
+		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2"}, lineageOf(t, idx, "s")); !moved || err != nil {
 			t.Fatalf("retried save at v2: %v %v", moved, err)
 		}
-		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2-other"}); moved || err != nil {
+		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2, Key: "s/2-other"}, lineageOf(t, idx, "s")); moved || err != nil {
 			t.Fatalf("another save at v2: moved=%v err=%v", moved, err)
 		}
-		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v1, Key: "s/1"}); moved || err != nil {
+		if moved, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v1, Key: "s/1"}, lineageOf(t, idx, "s")); moved || err != nil {
 			t.Fatalf("save at older v1: moved=%v err=%v", moved, err)
 		}
-		if _, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2 + 1, Key: "s/3"}); !errors.Is(err, ErrInvalidSnapshot) {
+		if _, err := idx.SaveSnapshot(ctx, "s", SnapshotPointer{Version: v2 + 1, Key: "s/3"}, lineageOf(t, idx, "s")); !errors.Is(err, ErrInvalidSnapshot) {
 			t.Fatalf("save ahead of the log: %v, want ErrInvalidSnapshot", err)
 		}
 		head, _, _ := idx.Read(ctx, "s", 0)
-		if head != (Head{Version: v2, Snapshot: SnapshotPointer{Version: v2, Key: "s/2"}, From: v2}) {
+		if head != (Head{Version: v2, Snapshot: SnapshotPointer{Version: v2, Key: "s/2"}, From: v2, Epoch: v1}) {
 			t.Fatalf("head = %+v", head)
 		}
 	})
@@ -518,7 +518,7 @@ func TestConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(w), 7))
 				for range 50 {
 					v := versions[rng.IntN(len(versions))]
-					if _, err := idx.SaveSnapshot(ctx, "race", SnapshotPointer{Version: v, Key: fmt.Sprintf("race/snapshots/%d", v)}); err != nil {
+					if _, err := idx.SaveSnapshot(ctx, "race", SnapshotPointer{Version: v, Key: fmt.Sprintf("race/snapshots/%d", v)}, lineageOf(t, idx, "race")); err != nil {
 						t.Error(err)
 						return
 					}
@@ -659,6 +659,145 @@ func TestCatalogsListsEveryCommittedCatalogInPages(t *testing.T) {
 		}
 		if page, err := idx.Catalogs(ctx, "", 0); err != nil || len(page) != 0 {
 			t.Fatalf("limit 0: %v, %v", page, err)
+		}
+	})
+}
+
+// commitN commits n deltas to catalog and returns their versions.
+func commitN(t *testing.T, idx Index, catalog string, n int) []int64 {
+	t.Helper()
+	versions := make([]int64, n)
+	for i := range versions {
+		v, err := idx.Commit(context.Background(), catalog, Delta{ID: uuid.NewString(), Field: fmt.Sprintf("f%d", i), Merge: "set", BodyKey: catalog + "/" + uuid.NewString()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[i] = v
+	}
+	return versions
+}
+
+// lineageOf is the catalog's lineage as a reader sees it now.
+func lineageOf(t *testing.T, idx Index, catalog string) Lineage {
+	t.Helper()
+	head, _, err := idx.Read(context.Background(), catalog, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head.Lineage()
+}
+
+func TestHeldMemberEncodingRoundTripsAndOldMembersStillDecode(t *testing.T) {
+	for _, field := range oddFieldNames {
+		in := Delta{Version: 7, ID: "id-1", Field: field, Merge: "set", BodyKey: "c/x.json", Holder: "mem-4f|%x"}
+		member := encodeMember(in)
+		if !strings.HasPrefix(member, heldMemberPrefix) {
+			t.Fatalf("a held body is encoded as %q", member)
+		}
+		out, err := decodeMember(member, 7)
+		if err != nil || out != in {
+			t.Errorf("field %q: got %+v, %v; want %+v", field, out, err, in)
+		}
+	}
+	// An entry written before holders existed reads with no holder.
+	out, err := decodeMember("d1|id|set|c%2Fk.json||a.b", 3)
+	if err != nil || out.Holder != "" || out.BodyKey != "c/k.json" || out.Field != "a.b" {
+		t.Fatalf("d1 member: %+v, %v", out, err)
+	}
+	if _, err := decodeMember("d2|id|set|k|||f", 3); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a d2 member without a holder: %v", err)
+	}
+}
+
+func TestHeadEpochIsTheFirstVersionAndSurvivesLaterCommits(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		if head, _, err := idx.Read(ctx, "e", 0); err != nil || head.Epoch != 0 {
+			t.Fatalf("a catalog that does not exist: %+v, %v", head, err)
+		}
+		first := commitN(t, idx, "e", 1)[0]
+		commitN(t, idx, "e", 3)
+		head, _, err := idx.Read(ctx, "e", 0)
+		if err != nil || head.Epoch != first || head.Removals != 0 {
+			t.Fatalf("head %+v, %v; want epoch %d", head, err, first)
+		}
+	})
+}
+
+func TestRemoveTakesOneEntryOutAndCountsIt(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		versions := commitN(t, idx, "r", 3)
+		_, deltas, err := idx.Read(ctx, "r", 0)
+		if err != nil || len(deltas) != 3 {
+			t.Fatal(deltas, err)
+		}
+		if removed, err := idx.Remove(ctx, "r", versions[1], "not-its-id"); removed || err != nil {
+			t.Fatalf("remove with another ID: %v, %v", removed, err)
+		}
+		if removed, err := idx.Remove(ctx, "r", versions[1]+1, deltas[1].ID); removed || err != nil {
+			t.Fatalf("remove at another version: %v, %v", removed, err)
+		}
+		if removed, err := idx.Remove(ctx, "r", versions[1], deltas[1].ID); !removed || err != nil {
+			t.Fatalf("remove: %v, %v", removed, err)
+		}
+		if removed, err := idx.Remove(ctx, "r", versions[1], deltas[1].ID); removed || err != nil {
+			t.Fatalf("second remove: %v, %v", removed, err)
+		}
+		head, rest, err := idx.Read(ctx, "r", 0)
+		if err != nil || len(rest) != 2 || rest[0].Version != versions[0] || rest[1].Version != versions[2] {
+			t.Fatalf("after remove: %+v %v", rest, err)
+		}
+		if head.Removals != 1 || head.Version != versions[2] || head.Epoch != versions[0] {
+			t.Fatalf("head after remove: %+v", head)
+		}
+		if removed, err := idx.Remove(ctx, "absent", versions[0], deltas[0].ID); removed || err != nil {
+			t.Fatalf("remove from a missing catalog: %v, %v", removed, err)
+		}
+	})
+}
+
+func TestSaveSnapshotRefusesAFoldFromAnotherLineage(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		versions := commitN(t, idx, "l", 3)
+		before := lineageOf(t, idx, "l")
+		_, deltas, err := idx.Read(ctx, "l", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A fold read before the removal is saved after it: refused.
+		if removed, err := idx.Remove(ctx, "l", versions[0], deltas[0].ID); !removed || err != nil {
+			t.Fatal(removed, err)
+		}
+		if moved, err := idx.SaveSnapshot(ctx, "l", SnapshotPointer{Version: versions[2], Key: "l/old"}, before); moved || err != nil {
+			t.Fatalf("a save folded before a removal moved the pointer: %v, %v", moved, err)
+		}
+		wrongEpoch := lineageOf(t, idx, "l")
+		wrongEpoch.Epoch++
+		if moved, err := idx.SaveSnapshot(ctx, "l", SnapshotPointer{Version: versions[2], Key: "l/epoch"}, wrongEpoch); moved || err != nil {
+			t.Fatalf("a save from another epoch moved the pointer: %v, %v", moved, err)
+		}
+		if moved, err := idx.SaveSnapshot(ctx, "l", SnapshotPointer{Version: versions[2], Key: "l/new"}, lineageOf(t, idx, "l")); !moved || err != nil {
+			t.Fatalf("a save under the current lineage: %v, %v", moved, err)
+		}
+		head, _, _ := idx.Read(ctx, "l", 0)
+		if head.Snapshot.Key != "l/new" {
+			t.Fatalf("pointer %+v", head.Snapshot)
+		}
+	})
+}
+
+func TestLakeIDIsCreatedOnceAndKept(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		id, err := idx.LakeID(ctx)
+		if err != nil || len(id) < 16 {
+			t.Fatalf("lake id %q, %v", id, err)
+		}
+		again, err := idx.LakeID(ctx)
+		if err != nil || again != id {
+			t.Fatalf("second call: %q, %v; want %q", again, err, id)
 		}
 	})
 }

@@ -205,6 +205,9 @@ func (e *Encrypted) Delete(ctx context.Context, key string) error {
 	return e.inner.Delete(ctx, key)
 }
 
+// Unwrap returns the store that holds the encrypted objects.
+func (e *Encrypted) Unwrap() Storage { return e.inner }
+
 // String reports "encrypted(" + Kind(inner) + ")", e.g. "encrypted(local)".
 func (e *Encrypted) String() string { return "encrypted(" + Kind(e.inner) + ")" }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/google/uuid"
 )
 
 // Memory keeps objects in the process's memory. Bodies do not survive the
@@ -12,14 +14,19 @@ import (
 // the meta store sees the index entries but gets ErrNotFound for the bodies.
 // It is the fallback when no storage is configured, and handy in tests.
 type Memory struct {
+	id      string
 	mu      sync.RWMutex
 	objects map[string][]byte
 }
 
 // NewMemoryStorage returns an empty in-process object store.
 func NewMemoryStorage() *Memory {
-	return &Memory{objects: make(map[string][]byte)}
+	return &Memory{id: "mem-" + uuid.NewString(), objects: make(map[string][]byte)}
 }
+
+// Holder names this store among all memory stores of all processes (see
+// Volatile).
+func (m *Memory) Holder() string { return m.id }
 
 // Put stores a private copy of data under key.
 func (m *Memory) Put(ctx context.Context, key string, data []byte) error {

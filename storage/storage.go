@@ -60,6 +60,30 @@ func Kind(s Storage) string {
 	return "custom"
 }
 
+// Volatile is implemented by a store whose objects live only as long as it
+// does (Memory). Holder names the store uniquely, so that the index can
+// record which store holds a body and other processes can tell that they
+// will never see it.
+type Volatile interface {
+	Holder() string
+}
+
+// HolderOf returns the Holder of s, or of the store a decorator wraps, or ""
+// when s keeps its objects beyond the process.
+func HolderOf(s Storage) string {
+	for s != nil {
+		if v, ok := s.(Volatile); ok {
+			return v.Holder()
+		}
+		inner, ok := s.(interface{ Unwrap() Storage })
+		if !ok {
+			return ""
+		}
+		s = inner.Unwrap()
+	}
+	return ""
+}
+
 // maxKeyBytes bounds a key so that every backend (file systems cap a name at
 // 255 bytes and a path at 4096; S3 caps keys at 1024) can hold it.
 const maxKeyBytes = 1024
