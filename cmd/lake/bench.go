@@ -48,8 +48,9 @@ number of errors. Exit 1 if any op failed.
          --snapshot-async set the snapshot policy of those reads
 
 The benchmark never touches the lake's own catalogs: on Redis it uses its own
-key prefix (lakebench:<random>:) and deletes every key under it at the end;
-on file:// it uses a fresh temporary directory, removed at the end.
+key prefix (lakebench:<random>:, after --key-prefix) and deletes every key
+under it at the end; on file:// it uses a fresh temporary directory, removed
+at the end.
 
 --storage memory keeps the bodies in memory, --storage local in a temporary
 directory (removed at the end), --storage config in the storage named by the
@@ -66,15 +67,15 @@ holds exactly one JSON object.`,
 		},
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 			o := benchOptions{}
-			fs.StringVar(&o.storage, "storage", "memory", "where the bodies go: `memory`, local (a temporary directory) or config (the lake's configured storage)")
-			fs.IntVar(&o.clients, "clients", 64, "concurrent clients (goroutines)")
-			fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
-			fs.IntVar(&o.catalogs, "catalogs", 16, "catalogs the ops are spread over")
-			fs.IntVar(&o.fields, "fields", 100, "distinct fields per catalog")
-			fs.IntVar(&o.valueSize, "value-size", 1024, "bytes per written value (a JSON string, quotes included)")
-			fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is this many deltas behind (Option.SnapshotMinDeltas)")
+			fs.StringVar(&o.storage, "storage", "memory", "`KIND` of storage for the bodies: memory, local (a temporary directory) or config (the lake's configured storage)")
+			fs.IntVar(&o.clients, "clients", 64, "`N` concurrent clients (goroutines)")
+			fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run, a `DURATION` such as 10s or 2m")
+			fs.IntVar(&o.catalogs, "catalogs", 16, "`K` catalogs the ops are spread over")
+			fs.IntVar(&o.fields, "fields", 100, "`F` distinct fields per catalog")
+			fs.IntVar(&o.valueSize, "value-size", 1024, "`BYTES` per written value (a JSON string, quotes included)")
+			fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is `N` or more deltas behind (Option.SnapshotMinDeltas)")
 			fs.BoolVar(&o.snapshotAsync, "snapshot-async", false, "mixed: save snapshots in the background (Option.SnapshotAsync)")
-			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (for `go tool pprof`) to this file")
+			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `FILE` (read it with go tool pprof FILE)")
 			fs.BoolVar(&o.json, "json", false, "print one JSON object on stdout, and no progress")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs(args, 1, 1, "write, read or mixed"); err != nil {
@@ -186,7 +187,7 @@ func runBench(parent context.Context, a *app, o benchOptions) (err error) {
 	}
 
 	id := randomHex(4)
-	prefix := "lakebench:" + id + ":"
+	prefix := a.keyPrefix + "lakebench:" + id + ":"
 	metaURL := a.meta
 	// Cleanups run last first, with a context that an interrupt does not end.
 	var cleanups []func()

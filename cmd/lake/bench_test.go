@@ -110,7 +110,7 @@ func TestBenchFileAndTable(t *testing.T) {
 	}
 	benchJSON(t, "mixed", r.stdout)
 	// The lake itself is untouched.
-	if out := mustLake(t, dir, "", "--meta", "file://"+lakeDir, "catalogs"); !strings.HasPrefix(out, "users\t") || strings.Count(out, "\n") != 1 {
+	if out := mustLake(t, dir, "", "--meta", "file://"+lakeDir, "catalogs", "--json"); !strings.HasPrefix(out, `{"catalogs":[{"name":"users",`) || strings.Count(out, `"name"`) != 1 {
 		t.Fatalf("catalogs after bench: %q", out)
 	}
 	if n := countFiles(t, lakeDir); n != files {
@@ -136,7 +136,7 @@ func TestBenchStorageConfigWithoutConfig(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "no config") || r.stdout != "" {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	if out := mustLake(t, dir, "", "--meta", "file://"+lakeDir, "catalogs"); strings.Count(out, "\n") != 1 {
+	if out := mustLake(t, dir, "", "--meta", "file://"+lakeDir, "catalogs", "--json"); strings.Count(out, `"name"`) != 1 {
 		t.Fatalf("catalogs after a refused bench: %q", out)
 	}
 	if out := mustLake(t, dir, "", "--meta", "file://"+lakeDir, "config", "get"); out != "{}\n" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 
@@ -12,16 +13,20 @@ func init() {
 	register(&command{
 		name:    "catalogs",
 		summary: "list the catalogs and their versions",
-		usage:   "catalogs [--after NAME] [--limit N]",
-		help: `Prints one line per catalog, "name<TAB>version", in byte order of the names.
+		usage:   "catalogs [--after NAME] [--limit N] [--json]",
+		help: `Prints a header line (CATALOG<TAB>VERSION), then one line per catalog,
+"name<TAB>version", in byte order of the names. With --json, prints one JSON
+document instead: {"catalogs":[{"name":...,"version":...}]}.
 Without --limit, lists every catalog (fetched in pages).`,
 		example: []string{
 			`lake catalogs`,
 			`lake catalogs --after users --limit 10`,
+			`lake catalogs --json`,
 		},
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 			after := fs.String("after", "", "list the catalogs whose names sort after `NAME`")
 			limit := fs.Int("limit", 0, "list at most `N` catalogs (0: all)")
+			asJSON := fs.Bool("json", false, `print one JSON document, {"catalogs":[{"name":...,"version":...}]}`)
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
 					return err
@@ -31,6 +36,12 @@ Without --limit, lists every catalog (fetched in pages).`,
 				}
 				client := a.open()
 				defer closeClient(a, client)
+				// JSON output is printed whole at the end; the table is
+				// printed page by page.
+				all := []catalogJSON{}
+				if !*asJSON {
+					fmt.Fprintln(a.stdout, "CATALOG\tVERSION")
+				}
 				cursor, left := *after, *limit
 				for {
 					page := server.MaxListLimit
@@ -41,16 +52,41 @@ Without --limit, lists every catalog (fetched in pages).`,
 					if err != nil {
 						return err
 					}
-					for _, c := range list {
-						fmt.Fprintf(a.stdout, "%s\t%d\n", c.Name, c.Version)
+					if *asJSON {
+						for _, c := range list {
+							all = append(all, catalogJSON{Name: c.Name, Version: c.Version})
+						}
+					} else {
+						for _, c := range list {
+							fmt.Fprintf(a.stdout, "%s\t%d\n", c.Name, c.Version)
+						}
 					}
 					left -= len(list)
 					if len(list) < page || (*limit > 0 && left <= 0) {
-						return nil
+						break
 					}
 					cursor = list[len(list)-1].Name
 				}
+				if *asJSON {
+					out, err := json.Marshal(catalogsJSON{Catalogs: all})
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(a.stdout, string(out))
+				}
+				return nil
 			}
 		},
 	})
+}
+
+// catalogsJSON is the --json output, the shape of GET /v1/catalogs without
+// its cursor.
+type catalogsJSON struct {
+	Catalogs []catalogJSON `json:"catalogs"`
+}
+
+type catalogJSON struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
 }

@@ -7,32 +7,56 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/server"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 func init() {
 	register(&command{
 		name:    "config",
 		summary: "show (get) or store (set) the lake's config",
-		usage:   "config get | config set FILE|-",
+		usage:   "config get | config set [--force] [--create-bucket] JSON|FILE|-",
 		help: `config get prints the lake's config as JSON with the secrets (secret_key,
 aes_pwd) shown as "***"; it prints {} when none is stored (and says on stderr
 which storage the lake uses then).
 
-config set reads a config as JSON from FILE, or from stdin with -, checks it
-(unknown fields are refused), probes its storage (puts, gets and deletes a
-test object), then stores it. A config that fails a step is not stored. A
-secret given as "***" (the redaction marker) is refused.
+config set takes a config as JSON text given as the argument (it starts with
+"{"), from FILE, or from stdin with -; checks it (unknown fields are
+refused), probes its storage (puts, gets and deletes a test object), then
+stores it. A config that fails a step is not stored. A secret given as "***"
+(the redaction marker) is refused.
+
+A lake that already has data is not moved to another object store (another
+kind, endpoint, bucket, path or aes_pwd): the bodies written so far stay in
+the old one and reads of them would fail. --force stores the config anyway;
+then "lake check --all --repair" removes the entries whose bodies are gone.
+
+--create-bucket creates the s3/oss bucket the config names when it does not
+exist yet (in the config's region), before the probe; a bucket that exists
+and is yours is used as it is.
+
+Without a stored config (or with one naming memory storage), a Redis lake
+refuses writes, since the bodies would live only in the writing process's
+memory (see --storage in lake --help); a file:// lake keeps them in
+DIR/objects.
 
 Fields: name, storage (memory, local, s3, oss), path, endpoint, region,
 bucket, access_key, secret_key, path_style (auto, path, virtual), aes_pwd.`,
 		example: []string{
 			`lake config get`,
+			`lake --meta redis://localhost:6379 config set '{"storage":"local","path":"/var/lib/lake/objects"}'`,
 			`echo '{"storage":"local","path":"/var/lib/lake/objects","aes_pwd":"s3cret"}' | lake config set -`,
-			`lake --meta redis://localhost:6379 config set lake-config.json`,
+			`lake --meta redis://localhost:6379 config set --create-bucket lake-s3.json`,
+			`lake config set --force '{"storage":"local","path":"/srv/lake/objects"}'`,
 		},
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+			var opt configSetOptions
+			fs.BoolVar(&opt.force, "force", false, "set: store the config even if it moves a lake that has data to another object store")
+			fs.BoolVar(&opt.createBucket, "create-bucket", false, "set: create the config's s3/oss bucket when it does not exist")
 			return func(ctx context.Context, args []string) error {
 				if len(args) == 0 {
 					return usagef("want get or set")
@@ -42,12 +66,15 @@ bucket, access_key, secret_key, path_style (auto, path, virtual), aes_pwd.`,
 					if err := wantArgs(args[1:], 0, 0, "no argument after get"); err != nil {
 						return err
 					}
+					if opt.force || opt.createBucket {
+						return usagef("--force and --create-bucket go with config set")
+					}
 					return configGet(ctx, a)
 				case "set":
-					if err := wantArgs(args[1:], 1, 1, "FILE or - after set"); err != nil {
+					if err := wantArgs(args[1:], 1, 1, "JSON, FILE or - after set"); err != nil {
 						return err
 					}
-					return configSet(ctx, a, args[1])
+					return configSet(ctx, a, args[1], opt)
 				}
 				return usagef("unknown config command %q: want get or set", args[0])
 			}
@@ -77,14 +104,21 @@ func configGet(ctx context.Context, a *app) error {
 	return nil
 }
 
-func configSet(ctx context.Context, a *app, source string) error {
+type configSetOptions struct {
+	force, createBucket bool
+}
+
+func configSet(ctx context.Context, a *app, source string, opt configSetOptions) error {
 	var (
 		data []byte
 		err  error
 	)
-	if source == "-" {
+	switch {
+	case source == "-":
 		data, err = io.ReadAll(a.stdin)
-	} else {
+	case strings.HasPrefix(strings.TrimSpace(source), "{"):
+		data = []byte(source)
+	default:
 		data, err = os.ReadFile(source)
 	}
 	if err != nil {
@@ -94,9 +128,24 @@ func configSet(ctx context.Context, a *app, source string) error {
 	if err != nil {
 		return err
 	}
+	if opt.createBucket {
+		switch kind := cfg.StorageKind(); kind {
+		case config.StorageS3, config.StorageOSS:
+		default:
+			return usagef("--create-bucket: the config's storage is %s, which has no bucket (s3 and oss have one)", kind)
+		}
+		if err := storage.CreateBucket(ctx, cfg); err != nil {
+			return fmt.Errorf("lake: config set: create bucket %q: %w", cfg.Bucket, err)
+		}
+		fmt.Fprintf(a.stderr, "lake config: bucket %s is ready\n", cfg.Bucket)
+	}
 	client := a.open()
 	defer closeClient(a, client)
-	if err := client.UpdateConfig(ctx, cfg); err != nil {
+	var update []lake.UpdateOption
+	if opt.force {
+		update = append(update, lake.ForceStorageChange())
+	}
+	if err := client.UpdateConfig(ctx, cfg, update...); err != nil {
 		return err
 	}
 	kind, _ := client.StorageKind(ctx)

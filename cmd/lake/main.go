@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 // Exit codes.
@@ -56,14 +57,37 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	meta           string
+	storage        string // --storage: storageConfig or storageMemory
+	keyPrefix      string // --key-prefix
+	version        bool   // --version
 	logLevel       slog.Level
 }
 
+// Values of --storage.
+const (
+	storageConfig = "config" // the storage the lake's config names; never process memory
+	storageMemory = "memory" // bodies in this process's memory, gone when it exits
+)
+
 // open returns a client of the lake at --meta. Library warnings go to
 // stderr.
+//
+// Unless --storage memory is given, the client refuses writes whose bodies
+// would live only in process memory (Option.RequireDurableStorage): a Redis
+// lake without a stored config. A file:// lake without a config keeps its
+// bodies in DIR/objects, which is durable, and works as before.
 func (a *app) open(opts ...func(*lake.Option)) *lake.Client {
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel}))
-	return lake.NewLake(a.meta, append([]func(*lake.Option){func(o *lake.Option) { o.Logger = logger }}, opts...)...)
+	base := func(o *lake.Option) {
+		o.Logger = logger
+		o.KeyPrefix = a.keyPrefix
+		if a.storage == storageMemory {
+			o.Storage = storage.NewMemoryStorage()
+		} else {
+			o.RequireDurableStorage = true
+		}
+	}
+	return lake.NewLake(a.meta, append([]func(*lake.Option){base}, opts...)...)
 }
 
 // usageError is a bad command line: exit 2 with the message.
@@ -81,7 +105,7 @@ var inputErrors = []error{
 	lake.ErrInvalidCatalog, lake.ErrInvalidField, lake.ErrInvalidValue,
 	lake.ErrUnknownMergeType, lake.ErrBodyTooLarge, lake.ErrInvalidConfig,
 	lake.ErrUnsupportedStorage, lake.ErrInvalidMetaURL,
-	lake.ErrInvalidScript, lake.ErrScriptNotFound,
+	lake.ErrInvalidScript, lake.ErrScriptNotFound, lake.ErrStorageChange,
 }
 
 // exitCode returns the process exit code for the error a command returned.
@@ -111,6 +135,15 @@ func exitCode(err error) int {
 // hint adds advice to errors that have a usual cause.
 func hint(err error) string {
 	switch {
+	case errors.Is(err, lake.ErrNoDurableStorage):
+		return `this lake has no config naming a durable object store, so the bodies would live only in this process's memory and die with it. Store a config first, e.g.
+  lake --meta URL config set '{"storage":"local","path":"/var/lib/lake/objects"}'
+  lake --meta URL config set --create-bucket '{"storage":"s3","endpoint":"https://s3.amazonaws.com","region":"us-east-1","bucket":"my-lake","access_key":"...","secret_key":"..."}'
+or give --storage memory (env LAKE_STORAGE=memory) to accept bodies that die with the process`
+	case errors.Is(err, lake.ErrStorageChange):
+		return "the bodies written so far stay in the old object store and reads of them would fail; copy them to the new store first, or give --force to switch anyway (then `lake check --all --repair` removes the entries whose bodies are gone)"
+	case errors.Is(err, lake.ErrDocumentTooLarge):
+		return "the document is larger than the read limit; `lake serve --max-document-size BYTES` raises it for the server"
 	case errors.Is(err, lake.ErrMetaLocked):
 		return "another process has this file:// lake open (is `lake serve` running on it? use its HTTP API, or stop it)"
 	case errors.Is(err, lake.ErrMetaUnavailable):
@@ -132,7 +165,13 @@ func run(ctx context.Context, a *app, args []string) int {
 	if a.meta == "" {
 		a.meta = defaultMeta
 	}
+	a.storage = os.Getenv("LAKE_STORAGE")
+	if a.storage == "" {
+		a.storage = storageConfig
+	}
+	a.keyPrefix = os.Getenv("LAKE_KEY_PREFIX")
 	addGlobalFlags(global, a)
+	global.BoolVar(&a.version, "version", false, "print the version and exit")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			mainUsage(a.stdout)
@@ -141,6 +180,10 @@ func run(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "lake: %v\n\n", err)
 		mainUsage(a.stderr)
 		return exitUsage
+	}
+	if a.version {
+		printVersion(a.stdout)
+		return exitOK
 	}
 	rest := global.Args()
 	if len(rest) == 0 {
@@ -164,12 +207,18 @@ func run(ctx context.Context, a *app, args []string) int {
 
 	fs := flag.NewFlagSet("lake "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addGlobalFlags(fs, a)
 	runCmd := cmd.setup(fs, a)
+	// The command's own flags come first: a command may define a flag of
+	// the same name as a global one (bench --storage), which then means the
+	// command's flag after the command name.
+	addGlobalFlags(fs, a)
 	positional, err := parseInterspersed(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		commandUsage(a.stdout, cmd, fs)
 		return exitOK
+	}
+	if err == nil {
+		err = checkGlobalFlags(a)
 	}
 	if err == nil {
 		err = runCmd(ctx, positional)
@@ -178,7 +227,7 @@ func run(ctx context.Context, a *app, args []string) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(a.stderr, "lake %s: %v\n", cmd.name, err)
+	fmt.Fprintln(a.stderr, errorLine(cmd.name, err))
 	if h := hint(err); h != "" {
 		fmt.Fprintf(a.stderr, "hint: %s\n", h)
 	}
@@ -189,10 +238,41 @@ func run(ctx context.Context, a *app, args []string) int {
 	return code
 }
 
+// errorLine is the message printed for a failed command. The library's
+// errors start with "lake: " and name what failed, so they are printed as
+// they are; the command name is added to the others ("lake read: want
+// CATALOG, got 0 argument(s)").
+func errorLine(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "lake") {
+		return msg
+	}
+	return "lake " + name + ": " + msg
+}
+
 // addGlobalFlags registers the flags that every command accepts, before or
-// after its name.
+// after its name, except those the command defines itself.
 func addGlobalFlags(fs *flag.FlagSet, a *app) {
-	fs.StringVar(&a.meta, "meta", a.meta, "meta store `URL`: file://DIR (embedded), redis://host:port/db, rediss://, unix:///path (env LAKE_META)")
+	if fs.Lookup("meta") == nil {
+		fs.StringVar(&a.meta, "meta", a.meta, "meta store `URL`: file://DIR (embedded), redis://host:port/db, rediss://, unix:///path (env LAKE_META)")
+	}
+	if fs.Lookup("storage") == nil {
+		fs.StringVar(&a.storage, "storage", a.storage, "`KIND` of storage for the bodies: config (the object store of the lake's config; "+
+			"writes are refused while it has none, except on file:// lakes, which keep them in DIR/objects) or memory "+
+			"(this process's memory, whatever the config says: gone when it exits) (env LAKE_STORAGE)")
+	}
+	if fs.Lookup("key-prefix") == nil {
+		fs.StringVar(&a.keyPrefix, "key-prefix", a.keyPrefix, "`PREFIX` put before every Redis key, to share one Redis between lakes (env LAKE_KEY_PREFIX)")
+	}
+}
+
+// checkGlobalFlags validates the global flags once they are parsed.
+func checkGlobalFlags(a *app) error {
+	switch a.storage {
+	case storageConfig, storageMemory:
+		return nil
+	}
+	return usagef("--storage %q: want config or memory", a.storage)
 }
 
 // parseInterspersed parses fs from args, allowing flags before, between and
@@ -246,7 +326,8 @@ func mainUsage(w io.Writer) {
 	b.WriteString(`lake: a JSON document store on the command line and over HTTP.
 
 Usage:
-  lake [--meta URL] COMMAND [ARGS] [FLAGS]
+  lake [--meta URL] [--storage config|memory] [--key-prefix PREFIX] COMMAND [ARGS] [FLAGS]
+  lake --version
 
 Commands:
 `)
@@ -260,6 +341,16 @@ Global flags (before or after the command):
                file://DIR                 the embedded engine: meta.db and the bodies in DIR,
                                           no Redis needed (one process at a time)
                redis://[user:pass@]host:port/db, rediss://..., unix:///path   a Redis
+  --storage KIND  where the bodies go (env LAKE_STORAGE):
+               config (default)  the object store named by the lake's config; a Redis
+                                 lake without one refuses writes, since the bodies would
+                                 live only in this process's memory (a file:// lake keeps
+                                 them in DIR/objects)
+               memory            this process's memory, whatever the config says: the
+                                 bodies die with the process (tests, throwaway lakes)
+  --key-prefix PREFIX   put before every Redis key, to share one Redis between
+               lakes (env LAKE_KEY_PREFIX)
+  --version    print the version (also: lake version)
 
 Exit codes:
   0  success
@@ -270,6 +361,7 @@ Exit codes:
 Examples:
   lake write users profile.name '{"first":"Ada"}'
   lake read users
+  lake --meta redis://localhost:6379 config set '{"storage":"local","path":"/var/lib/lake/objects"}'
   lake --meta redis://localhost:6379 catalogs
   lake serve --listen 127.0.0.1:7171
 `)
@@ -279,16 +371,17 @@ Examples:
 func commandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage:\n  lake %s\n\n%s\n", cmd.usage, strings.TrimSpace(cmd.help))
 	fmt.Fprintf(w, "\nFlags:\n")
+	aliases := map[string][]string{} // flag name -> its short aliases
 	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + name
+		if target, ok := aliasOf(f); ok {
+			aliases[target] = append(aliases[target], f.Name)
 		}
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := aliasOf(f); ok {
+			return
 		}
-		fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+		fmt.Fprint(w, flagHelp(f, aliases[f.Name]))
 	})
 	if len(cmd.example) > 0 {
 		fmt.Fprintf(w, "\nExamples:\n")
@@ -297,6 +390,47 @@ func commandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 		}
 	}
 	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 runtime error, 2 bad usage or input (see lake --help).\n")
+}
+
+// flagHelp is the help of one flag: "--name ARG" (every flag is listed
+// with two dashes, which is also how it is spelt in usage lines; the flag
+// package accepts one or two), its short aliases, and its usage with the
+// default. A number, duration or bool default is printed as it is, a string
+// default quoted.
+func flagHelp(f *flag.Flag, aliases []string) string {
+	name, usage := flag.UnquoteUsage(f)
+	line := "  --" + f.Name
+	if name != "" {
+		line += " " + name
+	}
+	for _, alias := range aliases {
+		line += ", -" + alias
+	}
+	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		var def any = f.DefValue
+		if g, ok := f.Value.(flag.Getter); ok {
+			def = g.Get()
+		}
+		if s, ok := def.(string); ok {
+			usage += fmt.Sprintf(" (default %q)", s)
+		} else {
+			usage += fmt.Sprintf(" (default %v)", def)
+		}
+	}
+	return fmt.Sprintf("%s\n      %s\n", line, usage)
+}
+
+// aliasPrefix marks the usage of a flag that is a short alias of another:
+// the help lists it beside that flag instead of on its own.
+const aliasPrefix = "\x00alias of "
+
+// boolAlias registers short as another name of the bool flag long.
+func boolAlias(fs *flag.FlagSet, p *bool, short, long string) {
+	fs.BoolVar(p, short, false, aliasPrefix+long)
+}
+
+func aliasOf(f *flag.Flag) (string, bool) {
+	return strings.CutPrefix(f.Usage, aliasPrefix)
 }
 
 // closeClient closes c, reporting a failure on stderr.

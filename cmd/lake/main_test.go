@@ -178,14 +178,14 @@ func TestCatalogsCommand(t *testing.T) {
 		versions[name] = strings.TrimSpace(mustLake(t, dir, "", "write", name, "x", "true"))
 	}
 	out := mustLake(t, dir, "", "catalogs")
-	want := fmt.Sprintf("a\t%s\nb\t%s\nc\t%s\n", versions["a"], versions["b"], versions["c"])
+	want := fmt.Sprintf("CATALOG\tVERSION\na\t%s\nb\t%s\nc\t%s\n", versions["a"], versions["b"], versions["c"])
 	if out != want {
 		t.Fatalf("catalogs:\n%q\nwant\n%q", out, want)
 	}
-	if out := mustLake(t, dir, "", "catalogs", "--after", "a", "--limit", "1"); out != fmt.Sprintf("b\t%s\n", versions["b"]) {
+	if out := mustLake(t, dir, "", "catalogs", "--after", "a", "--limit", "1"); out != fmt.Sprintf("CATALOG\tVERSION\nb\t%s\n", versions["b"]) {
 		t.Fatalf("catalogs --after a --limit 1: %q", out)
 	}
-	if out := mustLake(t, dir, "", "catalogs", "--after", "c"); out != "" {
+	if out := mustLake(t, dir, "", "catalogs", "--after", "c"); out != "CATALOG\tVERSION\n" {
 		t.Fatalf("catalogs --after c: %q", out)
 	}
 }
@@ -422,6 +422,7 @@ func TestServeTokens(t *testing.T) {
 	p := startServe(t, dir, "--meta", "file://"+dir+"/lake", "--token-file", tokens, "--read-token", "ro-secret")
 	post := func(token string) int {
 		req, _ := http.NewRequest("POST", p.url("/v1/catalogs/c"), strings.NewReader(`{"field":"a","value":1}`))
+		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -621,7 +622,7 @@ func TestRedisMeta(t *testing.T) {
 	if out := mustLake(t, dir, "", append(meta, "read", "users")...); out != `{"name":"Ada"}`+"\n" {
 		t.Fatalf("read: %q", out)
 	}
-	if out := mustLake(t, dir, "", append(meta, "catalogs")...); out != "users\t"+v+"\n" {
+	if out := mustLake(t, dir, "", append(meta, "catalogs")...); out != "CATALOG\tVERSION\nusers\t"+v+"\n" {
 		t.Fatalf("catalogs: %q", out)
 	}
 	redis.Stop()

@@ -34,7 +34,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve the lake's HTTP API",
-		usage:   "serve [--listen ADDR] [--token T | --token-file F] [--read-token T] [--allow-remote]",
+		usage:   "serve [--listen ADDR] [--token T | --token-file F] [--read-token T] [--allow-remote] [--cors-origin ORIGIN] [--allow-host NAME] [--require-safe-redis] [--cache-bytes N] [--max-document-size N]",
 		help: `Serves the HTTP API (POST/GET /v1/catalogs/{catalog}, GET /v1/catalogs,
 GET/PUT /v1/config, /healthz, /metrics) until SIGTERM or SIGINT, then stops
 accepting connections, lets requests in flight finish (up to 30s), closes the
@@ -48,11 +48,25 @@ not loopback unless --allow-remote is given. Token files hold one token per
 line (blank lines and lines starting with # are ignored); they keep tokens
 out of the process list, which --token does not.
 
-Logs (log/slog) go to stderr: one line per request at info level.`,
+Browsers: a request with an Origin header other than the server's own, or
+an --cors-origin one, is refused (403); --cors-origin origins get CORS
+answers. Without any token, a Host other than localhost, 127.0.0.0/8, [::1]
+or an --allow-host name is refused (421), which defeats DNS rebinding.
+
+Durability: writes whose bodies would live only in this process's memory
+(a Redis lake without a stored config) are refused unless the global
+--storage memory is given; store a config with lake config set. At start,
+serve checks the meta store's settings (Redis: eviction policy,
+persistence) and logs each risky one as a warning; with
+--require-safe-redis it refuses to start instead (exit 1).
+
+Logs (log/slog) go to stderr: the storage in use and the lake's ID at start,
+then one line per request at info level.`,
 		example: []string{
 			`lake serve`,
 			`lake --meta file:///var/lib/lake serve --listen :7171 --token-file /etc/lake/tokens`,
-			`lake --meta redis://localhost:6379 serve --token "$LAKE_TOKEN" --read-token "$LAKE_READ_TOKEN"`,
+			`lake --meta redis://localhost:6379 serve --token "$LAKE_TOKEN" --read-token "$LAKE_READ_TOKEN" --require-safe-redis`,
+			`lake serve --cors-origin https://app.example.com --allow-host lake.internal`,
 		},
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 			listen := fs.String("listen", "127.0.0.1:7171", "`ADDR` to listen on (host:port; :port is every interface)")
@@ -63,7 +77,13 @@ Logs (log/slog) go to stderr: one line per request at info level.`,
 			fs.Var(&readTokenFiles, "read-token-file", "`FILE` of read-only tokens, one per line (repeatable)")
 			allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback --listen address without any token")
 			maxBody := fs.Int64("max-body", server.DefaultMaxBodyBytes, "largest request body in `BYTES`")
-			logFormat := fs.String("log-format", "text", "log format: text or json")
+			logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
+			var origins, hosts stringList
+			fs.Var(&origins, "cors-origin", "browser `ORIGIN` (scheme://host[:port]) allowed to call the API, with CORS answers (repeatable)")
+			fs.Var(&hosts, "allow-host", "Host `NAME` (host or host:port) answered without a token besides loopback ones (repeatable)")
+			requireSafe := fs.Bool("require-safe-redis", false, "refuse to start while the meta store's settings put acknowledged writes at risk (eviction, no persistence)")
+			cacheBytes := fs.Int64("cache-bytes", 0, "memory the document cache may hold, in `BYTES` (0: the library's default)")
+			maxDocument := fs.Int64("max-document-size", 0, "largest document a read folds, in `BYTES` (0: the library's default)")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
 					return err
@@ -89,9 +109,19 @@ Logs (log/slog) go to stderr: one line per request at info level.`,
 				default:
 					return usagef("--log-format %q: want text or json", *logFormat)
 				}
+				if *cacheBytes < 0 {
+					return usagef("--cache-bytes %d: want a number >= 0", *cacheBytes)
+				}
+				if *maxDocument < 0 {
+					return usagef("--max-document-size %d: want a number >= 0", *maxDocument)
+				}
 				return serve(ctx, a, serveConfig{
 					listen: *listen, logger: slog.New(handler),
-					opts: server.Options{ReadWriteTokens: rw, ReadOnlyTokens: ro, MaxBodyBytes: *maxBody},
+					requireSafe: *requireSafe, cacheBytes: *cacheBytes, maxDocumentSize: *maxDocument,
+					opts: server.Options{
+						ReadWriteTokens: rw, ReadOnlyTokens: ro, MaxBodyBytes: *maxBody,
+						AllowedOrigins: origins, AllowedHosts: hosts,
+					},
 				})
 			}
 		},
@@ -99,14 +129,25 @@ Logs (log/slog) go to stderr: one line per request at info level.`,
 }
 
 type serveConfig struct {
-	listen string
-	logger *slog.Logger
-	opts   server.Options
+	listen          string
+	logger          *slog.Logger
+	opts            server.Options
+	requireSafe     bool  // --require-safe-redis
+	cacheBytes      int64 // 0: the library's default
+	maxDocumentSize int64 // 0: the library's default
 }
 
 func serve(ctx context.Context, a *app, cfg serveConfig) error {
 	log := cfg.logger
-	client := a.open(func(o *lake.Option) { o.Logger = log })
+	client := a.open(func(o *lake.Option) {
+		o.Logger = log
+		if cfg.cacheBytes > 0 {
+			o.CacheBytes = cfg.cacheBytes
+		}
+		if cfg.maxDocumentSize > 0 {
+			o.MaxDocumentSize = cfg.maxDocumentSize
+		}
+	})
 	closed := false
 	defer func() {
 		if !closed {
@@ -125,6 +166,9 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 		return err
 	case err != nil:
 		log.Warn("lake: the lake is not usable yet; serving anyway, /healthz reports 503 until it is", "error", err)
+	}
+	if err := checkMetaSafety(ctx, a, client, log, cfg.requireSafe); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -145,9 +189,25 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 	defer stop()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	kind, _ := client.StorageKind(ctx)
+	infoCtx, cancel := context.WithTimeout(ctx, startupPing)
+	kind, kindErr := client.StorageKind(infoCtx)
+	if kindErr != nil {
+		kind = "unknown"
+	}
+	lakeID, idErr := client.LakeID(infoCtx)
+	cancel()
+	if idErr != nil {
+		lakeID = "unknown"
+	}
 	log.Info("lake: serving", "addr", ln.Addr().String(), "meta", index.RedactURL(a.meta), "storage", kind,
-		"auth", len(cfg.opts.ReadWriteTokens)+len(cfg.opts.ReadOnlyTokens) > 0)
+		"lake_id", lakeID, "auth", len(cfg.opts.ReadWriteTokens)+len(cfg.opts.ReadOnlyTokens) > 0)
+	if kindErr == nil && kind == "memory" && a.storage != storageMemory {
+		log.Warn("lake: no durable object store configured: writes are refused (503) until a config is stored, " +
+			"e.g. lake --meta URL config set '{\"storage\":\"local\",\"path\":\"/var/lib/lake/objects\"}'; " +
+			"--storage memory accepts bodies that die with the process")
+	} else if a.storage == storageMemory {
+		log.Warn("lake: --storage memory: bodies live in this process's memory and are lost when it exits")
+	}
 
 	select {
 	case err := <-serveErr:
@@ -172,6 +232,37 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 	}
 	log.Info("lake: stopped")
 	return nil
+}
+
+// checkMetaSafety asks the meta store whether its settings put
+// acknowledged writes at risk. Each warning is logged; with requireSafe, any
+// warning (or a meta store that cannot be asked) refuses the start, and the
+// warnings are printed on stderr.
+func checkMetaSafety(ctx context.Context, a *app, client *lake.Client, log *slog.Logger, requireSafe bool) error {
+	checkCtx, cancel := context.WithTimeout(ctx, startupPing)
+	warnings, err := client.MetaWarnings(checkCtx)
+	cancel()
+	if err != nil {
+		if requireSafe {
+			return fmt.Errorf("lake: serve: --require-safe-redis: cannot check the meta store's settings: %w", err)
+		}
+		log.Warn("lake: could not check the meta store's settings", "error", err)
+		return nil
+	}
+	if !requireSafe {
+		for _, w := range warnings {
+			log.Warn("lake: meta store setting puts acknowledged writes at risk",
+				"setting", w.Setting, "value", w.Value, "risk", w.Risk)
+		}
+		return nil
+	}
+	if len(warnings) == 0 {
+		return nil
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(a.stderr, "unsafe: %s\n", w.String())
+	}
+	return fmt.Errorf("lake: serve: --require-safe-redis: the meta store has %d setting(s) that put acknowledged writes at risk (listed above); fix them or start without --require-safe-redis", len(warnings))
 }
 
 // isLoopback reports whether a listen address only accepts local
