@@ -102,3 +102,50 @@ func TestSnapshotObjectsRoundTripAndBadOnesAreCorrupt(t *testing.T) {
 		}
 	}
 }
+
+func TestDocumentCacheIsBoundedByBytesAndEvictsTheLeastRecentlyRead(t *testing.T) {
+	doc := func(version int64, size int) *cachedDocument {
+		return &cachedDocument{version: version, members: &merge.Members{Text: make([]byte, size)}}
+	}
+	c := newDocumentCache(100, 10_000)
+	c.put("a", doc(1, 1000)) // cost 3512 each
+	c.put("b", doc(1, 1000))
+	c.get("a") // b is now the least recently read
+	c.put("c", doc(1, 1000))
+	if c.get("b") != nil || c.get("a") == nil || c.get("c") == nil {
+		t.Fatalf("want b evicted, a and c kept")
+	}
+	if c.bytes > c.maxBytes {
+		t.Fatalf("cache holds %d bytes, bound %d", c.bytes, c.maxBytes)
+	}
+	// A document larger than the whole bound is not kept, and drops the
+	// older copy of its catalog.
+	c.put("a", doc(2, 5000))
+	if c.get("a") != nil {
+		t.Fatal("an oversized document was cached, or its stale copy kept")
+	}
+	// An older version of the same lineage never replaces a newer one; a
+	// document of another lineage does.
+	c.put("c", doc(0, 10))
+	if c.get("c").version != 1 {
+		t.Fatal("an older version replaced a newer one")
+	}
+	reset := doc(0, 10)
+	reset.epoch = 9
+	c.put("c", reset)
+	if got := c.get("c"); got.epoch != 9 {
+		t.Fatal("a document of a new lineage was refused")
+	}
+	c.clear()
+	if c.bytes != 0 || c.get("c") != nil {
+		t.Fatal("clear kept something")
+	}
+	// The entry count still bounds it too.
+	small := newDocumentCache(2, 1<<30)
+	for _, name := range []string{"x", "y", "z"} {
+		small.put(name, doc(1, 1))
+	}
+	if small.get("x") != nil || small.order.Len() != 2 {
+		t.Fatal("the count bound was not kept")
+	}
+}
