@@ -152,10 +152,23 @@ type state struct {
 	lakeID string
 }
 
-// NewLake returns a client of the lake whose meta store is at metaURL
-// ("redis://host:port/db", "rediss://...", "unix:///path", or a bare
-// "host:port"). It never fails and does no I/O: a bad URL or an unreachable
-// Redis is returned by the first operation.
+// NewLake returns a client of the lake whose meta store is at metaURL:
+//
+//   - "redis://[user:password@]host:port/db": a Redis (6.2 or later,
+//     standalone or Cluster) that many processes share;
+//   - "rediss://...": the same over TLS;
+//   - "unix:///path/to/redis.sock": a Redis on a Unix socket;
+//   - "host:port": taken as redis://host:port;
+//   - "file://DIR": an embedded lake in one directory, for one process
+//     (DIR/meta.db, and the bodies in DIR/objects unless a config says
+//     otherwise): "file:///abs/dir" or "file://./rel/dir".
+//
+// It never fails and does no I/O: a bad URL or an unreachable meta store is
+// returned by the first operation.
+//
+// A lake with no stored config keeps bodies in this process's memory (the
+// library's fallback, logged as a warning): other processes skip such
+// deltas. Set Option.RequireDurableStorage to refuse those writes instead.
 func NewLake(metaURL string, opts ...func(*Option)) *Client {
 	opt := NewOption()
 	for _, apply := range opts {

@@ -39,7 +39,8 @@ const (
 )
 
 // ParseMergeType returns the merge type named "set", "insert", "replace",
-// "delete", "patch" or "jsonpatch".
+// "delete", "patch", "jsonpatch" or "script" (MergeScript, which also needs
+// WriteRequest.Script).
 func ParseMergeType(name string) (MergeType, error) { return merge.ParseType(name) }
 
 // WriteRequest is one delta: a value for one field of one catalog.
