@@ -669,3 +669,39 @@ func BenchmarkFileOpenCheck(b *testing.B) {
 	b.ReportMetric(float64(info.Size())/1e6, "MB")
 	b.ReportMetric(float64(info.Size())/1e6/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
 }
+
+// A crash while bbolt writes a meta page leaves it torn (a bad checksum):
+// bbolt then uses the other one, the previous transaction's, and the check
+// at Open must accept that (it is how bbolt is crash-safe), with the
+// previous transaction's answers.
+func TestFileTornNewestMetaOpensAtThePreviousTransaction(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	idx := openFileTest(t, dir, Options{})
+	v1, err := idx.Commit(ctx, "c", Delta{ID: "a", Field: "x", Merge: "set"})
+	must(t, err)
+	must(t, idx.StoreConfig(ctx, []byte(`{"before":1}`)))
+	must(t, idx.StoreConfig(ctx, []byte(`{"after":1}`)))
+	must(t, idx.Close())
+	path := filepath.Join(dir, "meta.db")
+	data, err := os.ReadFile(path)
+	must(t, err)
+	ps := os.Getpagesize()
+	// The newest meta has the higher txid (at offset 16+48 of its page).
+	txid := func(page int) uint64 { return ne.Uint64(data[page*ps+16+48:]) }
+	newest := 0
+	if txid(1) > txid(0) {
+		newest = 1
+	}
+	for i := 16 + 8; i < 16+64; i++ {
+		data[newest*ps+i] ^= 0x5a
+	}
+	must(t, os.WriteFile(path, data, 0o600))
+	idx = openFileTest(t, dir, Options{})
+	if config, err := idx.LoadConfig(ctx); err != nil || string(config) != `{"before":1}` {
+		t.Fatalf("config after a torn meta page: %q, %v; want the previous transaction's", config, err)
+	}
+	if head, _, err := idx.Read(ctx, "c", 0); err != nil || head.Version != v1 {
+		t.Fatalf("Read after a torn meta page: %+v, %v", head, err)
+	}
+}
