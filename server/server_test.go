@@ -482,6 +482,22 @@ func TestHealthz(t *testing.T) {
 	if !strings.Contains(r.body, `"status":"unavailable"`) {
 		t.Fatalf("healthz %q", r.body)
 	}
+
+	// A broken object store: the answer still names the storage.
+	dir := t.TempDir()
+	broken := newTestServerOn(t, "file://"+dir, dir, server.Options{})
+	wantStatus(t, broken.do(t, "PUT", "/v1/config", fmt.Sprintf(`{"storage":"local","path":%q}`, filepath.Join(dir, "objects2"))), http.StatusOK, "")
+	if err := os.RemoveAll(filepath.Join(dir, "objects2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "objects2"), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = broken.do(t, "GET", "/healthz", "")
+	wantStatus(t, r, http.StatusServiceUnavailable, "storage_unavailable")
+	if !strings.Contains(r.body, `"storage":"local"`) || !strings.Contains(r.body, `"status":"unavailable"`) {
+		t.Fatalf("unhealthy healthz does not name the storage: %s", r.body)
+	}
 	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/c", ""), http.StatusServiceUnavailable, "closed")
 }
 
@@ -625,6 +641,14 @@ func TestClassify(t *testing.T) {
 		{lake.ErrBodyMissing, "body_missing", 500},
 		{lake.ErrDecrypt, "decrypt_failed", 500},
 		{lake.ErrCorrupt, "corrupt", 500},
+		{lake.ErrNoDurableStorage, "no_durable_storage", 503},
+		{lake.ErrStorageChange, "storage_change", 409},
+		{lake.ErrDocumentTooLarge, "document_too_large", 422},
+		{lake.ErrDeltaNotFound, "delta_not_found", 404},
+		// Stored data first: a read of a corrupt body is not an input error
+		// even when the decode error it wraps is one.
+		{fmt.Errorf("%w: %w", lake.ErrCorrupt, lake.ErrInvalidValue), "corrupt", 500},
+		{fmt.Errorf("%w: %w", lake.ErrDocumentTooLarge, lake.ErrBodyTooLarge), "document_too_large", 422},
 		{context.DeadlineExceeded, "timeout", 504},
 		{errors.New("something else"), "internal", 500},
 	} {
@@ -644,8 +668,19 @@ func TestRedisLake(t *testing.T) {
 	objects := filepath.Join(t.TempDir(), "objects")
 	wantStatus(t, ts.do(t, "PUT", "/v1/config", fmt.Sprintf(`{"storage":"local","path":%q}`, objects)), http.StatusOK, "")
 
+	// The throwaway Redis keeps nothing on disk: healthz warns about it.
+	r := ts.do(t, "GET", "/healthz", "")
+	wantStatus(t, r, http.StatusOK, "")
+	var health struct {
+		Storage, LakeID string
+		Warnings        []string
+	}
+	if err := json.Unmarshal([]byte(r.body), &health); err != nil || health.Storage != "local" || len(health.Warnings) == 0 {
+		t.Fatalf("healthz on a Redis without persistence: %s (%v)", r.body, err)
+	}
+
 	v := ts.write(t, "users", `{"field":"profile.name","value":"Ada"}`)
-	r := ts.do(t, "GET", "/v1/catalogs/users", "")
+	r = ts.do(t, "GET", "/v1/catalogs/users", "")
 	wantStatus(t, r, http.StatusOK, "")
 	if r.body != `{"profile":{"name":"Ada"}}`+"\n" || r.header.Get("ETag") != fmt.Sprintf(`"%d"`, v) {
 		t.Fatalf("read: %q ETag %q", r.body, r.header.Get("ETag"))
