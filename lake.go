@@ -12,6 +12,10 @@
 //
 // The lake-wide configuration (which object store, encryption) lives in Redis
 // at "lake.setting" and is loaded on the first operation.
+//
+// This package, config and storage are the stable API. The index, merge and
+// server packages are public so that tools can reach the machinery, but
+// their Go API may change between minor versions.
 package lake
 
 import (
