@@ -225,6 +225,8 @@ func TestCommitWaitsOutABusyScript(t *testing.T) {
 		looping.Do(context.Background(), looping.B().Eval().Script("local i = 0 while true do i = i + 1 end").Numkeys(0).Build())
 	}()
 	defer wg.Wait()
+	// Ends the script however the test ends (an error once it is killed).
+	defer killer.Do(context.Background(), killer.B().ScriptKill().Build())
 	// Wait until the server answers BUSY.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		err := killer.Do(context.Background(), killer.B().Ping().Build()).Error()
