@@ -1,16 +1,36 @@
 // Package server is the HTTP API of a lake, as an http.Handler:
 //
-//	POST /v1/catalogs/{catalog}   write one delta: {"field":"a.b","value":...,"merge":"set"} -> {"version":N}
-//	                              ("merge":"script","script":"NAME" merges with a registered script)
-//	GET  /v1/catalogs/{catalog}   the document (?snap=1 saves a snapshot), ETag "N" and Lake-Version: N
-//	GET  /v1/catalogs             {"catalogs":[{"name":..,"version":..}],"next":".."} (?after=NAME&limit=N)
-//	GET  /v1/config               the lake's config, secrets redacted ({} when none is stored)
-//	PUT  /v1/config               store a new config (validated and probed first)
-//	GET  /healthz                 {"status":"ok"}, or 503 when the meta or object store fails
-//	GET  /metrics                 Prometheus metrics
+//	POST   /v1/catalogs/{catalog}   write one delta: {"field":"a.b","value":...,"merge":"set"} -> {"version":N}
+//	                                ("merge":"script","script":"NAME" merges with a registered script)
+//	GET    /v1/catalogs/{catalog}   the document (?snap=1 saves a snapshot, ?strict=1 fails instead of
+//	                                skipping deltas), ETag "N" and Lake-Version: N
+//	GET    /v1/catalogs             {"catalogs":[{"name":..,"version":..}],"next":".."} (?after=NAME&limit=N)
+//	DELETE /v1/catalogs/{catalog}/deltas/{version}
+//	                                remove one log entry (a repair) -> the removed entry
+//	POST   /v1/check                {"catalog":"NAME"} or {"all":true}, "repair":true removes unusable
+//	                                entries -> the check report
+//	GET    /v1/scripts              {"scripts":[{"name":..,"hash":..}]}
+//	GET    /v1/scripts/{name}       {"name":..,"hash":..,"source":..}
+//	PUT    /v1/scripts/{name}       {"source":".."} -> {"name":..,"hash":..}
+//	DELETE /v1/scripts/{name}       unregister a merge script (204)
+//	GET    /v1/config               the lake's config, secrets redacted ({} when none is stored)
+//	PUT    /v1/config               store a new config (validated and probed first; ?force=1 moves a
+//	                                lake that has data to another store)
+//	GET    /healthz                 {"status":"ok","storage":..,"lake_id":..,"warnings":[..]}, or 503
+//	GET    /metrics                 Prometheus metrics
+//
+// GET routes take a read-only or a read-write token, the others a
+// read-write one; /healthz, /metrics and OPTIONS take none (see
+// Options). Bodies must be Content-Type: application/json. A browser page
+// may call the API only from the server's own origin or an
+// Options.AllowedOrigins one (which gets CORS answers), and a server
+// without tokens answers only loopback Host names (see guard.go).
 //
 // Errors are {"error":{"code":"...","message":"..."}}; see Classify and the
-// Code* constants.
+// Code* constants. The files: server.go (routes, the document routes),
+// guard.go (Host, Origin, CORS, Content-Type), auth.go (tokens),
+// errors.go, config.go, scripts.go, check.go (repairs), health.go,
+// metrics.go, input.go (raw JSON text checks).
 package server
 
 import (
