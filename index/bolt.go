@@ -104,7 +104,7 @@ const lockTimeout = time.Second
 // are checked as they are read: damage then shows as ErrCorrupt from the
 // call that meets it rather than from Open, and a lost element of a page
 // (a damaged count) may go unnoticed until a read of the whole log.
-const boltCheckLimit = 128 << 20
+var boltCheckLimit int64 = 128 << 20 // a variable for the tests
 
 // corruptFile is the error for a damaged meta.db, with what to do about it.
 func corruptFile(path, what string) error {

@@ -291,6 +291,17 @@ var damages = []damage{
 }
 
 func TestFileCorruptCopiesNeverPanicNorAnswerWrongly(t *testing.T) {
+	t.Run("full check at Open", func(t *testing.T) { testCorruptCopies(t) })
+	// A file beyond boltCheckLimit gets only the page check at Open: the
+	// values' seals and the guard around bbolt must hold on their own.
+	t.Run("page check only", func(t *testing.T) {
+		defer func(limit int64) { boltCheckLimit = limit }(boltCheckLimit)
+		boltCheckLimit = 0
+		testCorruptCopies(t)
+	})
+}
+
+func testCorruptCopies(t *testing.T) {
 	const perDamage = 25 // 150 copies
 	src := t.TempDir()
 	buildFixture(t, src, 1)
