@@ -1,8 +1,11 @@
 package lake
 
 import (
-	"container/list"
+	"cmp"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hkloudou/lake/v2/merge"
 )
@@ -31,27 +34,29 @@ const cachedCostFactor = 3
 // still the one the document was folded from (cachedDocument.lineage).
 //
 // It holds at most maxDocs documents and about maxBytes of memory, and
-// drops the least recently read first.
+// drops the least recently read first. Reads only take the read lock and
+// stamp the entry with a counter, so that many readers of a hot document do
+// not queue on one lock; the stamps are sorted only when a put must evict.
 type documentCache struct {
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	maxDocs  int
 	maxBytes int64
 	bytes    int64
-	docs     map[string]*list.Element // of *cacheEntry
-	order    *list.List               // front: most recently used
+	docs     map[string]*cacheEntry
+	clock    atomic.Int64 // the last stamp given to an entry
 }
 
 type cacheEntry struct {
-	catalog string
-	doc     *cachedDocument
-	cost    int64
+	doc  *cachedDocument
+	cost int64
+	used atomic.Int64 // clock stamp of the last read or put
 }
 
 // cachedDocument is immutable once stored: readers clone doc before folding.
 type cachedDocument struct {
 	version int64
-	// lineage is the catalog head's epoch and removal count the document
-	// was folded under: a head with another lineage (a reset meta store, a
+	// epoch and removals are the catalog head's lineage the document was
+	// folded under: a head with another lineage (a reset meta store, a
 	// removed entry) makes the document unjustified.
 	epoch, removals int64
 	doc             map[string]any
@@ -64,7 +69,7 @@ type cachedDocument struct {
 }
 
 func newDocumentCache(maxDocs int, maxBytes int64) *documentCache {
-	return &documentCache{maxDocs: maxDocs, maxBytes: maxBytes, docs: make(map[string]*list.Element), order: list.New()}
+	return &documentCache{maxDocs: maxDocs, maxBytes: maxBytes, docs: make(map[string]*cacheEntry)}
 }
 
 func (c *documentCache) enabled() bool { return c.maxDocs > 0 && c.maxBytes > 0 }
@@ -73,14 +78,14 @@ func (c *documentCache) get(catalog string) *cachedDocument {
 	if !c.enabled() {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.docs[catalog]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.docs[catalog]
 	if !ok {
 		return nil
 	}
-	c.order.MoveToFront(el)
-	return el.Value.(*cacheEntry).doc
+	e.used.Store(c.clock.Add(1))
+	return e.doc
 }
 
 // put keeps d unless the cache already holds a newer version of catalog
@@ -93,30 +98,43 @@ func (c *documentCache) put(catalog string, d *cachedDocument) {
 	cost := int64(cachedCostFactor*len(d.members.Text)) + 512
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.docs[catalog]; ok {
-		old := el.Value.(*cacheEntry).doc
+	if e, ok := c.docs[catalog]; ok {
+		old := e.doc
 		if old.version >= d.version && old.epoch == d.epoch && old.removals == d.removals {
 			return
 		}
-		c.remove(el)
+		c.remove(catalog)
 	}
 	if cost > c.maxBytes {
 		return
 	}
-	for c.order.Len() > 0 && (c.order.Len() >= c.maxDocs || c.bytes+cost > c.maxBytes) {
-		c.remove(c.order.Back())
+	if len(c.docs) >= c.maxDocs || c.bytes+cost > c.maxBytes {
+		c.evict(cost)
 	}
-	c.docs[catalog] = c.order.PushFront(&cacheEntry{catalog: catalog, doc: d, cost: cost})
+	e := &cacheEntry{doc: d, cost: cost}
+	e.used.Store(c.clock.Add(1))
+	c.docs[catalog] = e
 	c.bytes += cost
+}
+
+// evict drops the least recently used documents until one more document of
+// cost fits. The caller holds the write lock.
+func (c *documentCache) evict(cost int64) {
+	names := slices.Collect(maps.Keys(c.docs))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(c.docs[a].used.Load(), c.docs[b].used.Load()) })
+	for _, name := range names {
+		if len(c.docs) < c.maxDocs && c.bytes+cost <= c.maxBytes {
+			return
+		}
+		c.remove(name)
+	}
 }
 
 // drop forgets catalog's document.
 func (c *documentCache) drop(catalog string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.docs[catalog]; ok {
-		c.remove(el)
-	}
+	c.remove(catalog)
 }
 
 // clear forgets every document.
@@ -124,12 +142,12 @@ func (c *documentCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.docs)
-	c.order.Init()
 	c.bytes = 0
 }
 
-func (c *documentCache) remove(el *list.Element) {
-	e := c.order.Remove(el).(*cacheEntry)
-	delete(c.docs, e.catalog)
-	c.bytes -= e.cost
+func (c *documentCache) remove(catalog string) {
+	if e, ok := c.docs[catalog]; ok {
+		delete(c.docs, catalog)
+		c.bytes -= e.cost
+	}
 }
