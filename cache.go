@@ -31,7 +31,7 @@ const cachedCostFactor = 3
 // store for the deltas after the cached version, and a delta at or below a
 // version a reader has seen can never appear later (versions are allocated
 // and committed in one atomic step). The reader also checks that the log is
-// still the one the document was folded from (cachedDocument.lineage).
+// still the one the document was folded from (its epoch and removals).
 //
 // It holds at most maxDocs documents and about maxBytes of memory, and
 // drops the least recently read first. Reads only take the read lock and
