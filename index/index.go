@@ -253,7 +253,9 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 		}
 		return openBolt(ctx, dir, opts)
 	default:
-		return nil, fmt.Errorf("%w: unknown scheme %q in %q (want redis://, rediss://, unix://, host:port or file://)",
-			ErrInvalidURL, scheme, RedactURL(metaURL))
+		// The scheme is not quoted on its own: in "user:pa://ss@host" what
+		// looks like a scheme holds part of a password.
+		return nil, fmt.Errorf("%w: unknown scheme in %q (want redis://, rediss://, unix://, host:port or file://)",
+			ErrInvalidURL, RedactURL(metaURL))
 	}
 }

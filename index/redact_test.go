@@ -103,3 +103,10 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenOfAnUnknownSchemeHidesAPasswordThatLooksLikeOne(t *testing.T) {
+	_, err := Open(context.Background(), "user:pa://ss@host", Options{})
+	if !errors.Is(err, ErrInvalidURL) || strings.Contains(err.Error(), "pa") || strings.Contains(err.Error(), "ss@") {
+		t.Fatalf("Open error %v shows part of the password", err)
+	}
+}
