@@ -172,9 +172,9 @@ type errorDetail struct {
 // hints are appended to the message of an error with that code: what the
 // caller can do about it over this API.
 var hints = map[string]string{
-	CodeNoDurableStorage: "store a config that names a durable storage with PUT /v1/config " +
+	CodeNoDurableStorage: "over this API: PUT /v1/config with a durable storage " +
 		`({"storage":"local","path":...}, or "s3" or "oss"), or start the server with --storage memory ` +
-		"to accept bodies that live only in this process's memory",
+		"to accept bodies that live only in its memory",
 }
 
 // message returns the message the server answers for err: its text, and
