@@ -93,6 +93,9 @@ func configGet(ctx context.Context, a *app) error {
 		fmt.Fprintln(a.stdout, "{}")
 		if kind, err := client.StorageKind(ctx); err == nil {
 			fmt.Fprintf(a.stderr, "lake config: no config stored; this lake keeps bodies in %s storage\n", kind)
+			if kind == storageMemory && a.storage != storageMemory {
+				fmt.Fprintf(a.stderr, "lake config: writes are refused until a config naming durable storage is stored (lake config set), or --storage memory is given\n")
+			}
 		}
 		return nil
 	}

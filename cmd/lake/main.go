@@ -354,9 +354,11 @@ Global flags (before or after the command):
 
 Exit codes:
   0  success
-  1  the operation failed: store unavailable or locked, corrupt or missing data
+  1  the operation failed: store unavailable or locked, corrupt or missing data,
+     no durable object store configured (see --storage), problems found by check
   2  bad usage or bad input (invalid catalog, field, value, merge type, config;
-     value too large): nothing was written
+     value too large; a config that would move the lake's data without --force):
+     nothing was written
 
 Examples:
   lake write users profile.name '{"first":"Ada"}'
