@@ -308,7 +308,12 @@ func (c *Client) configState(ctx context.Context, idx index.Index) (*state, erro
 	}
 	if errors.Is(err, index.ErrNotFound) {
 		s, err := c.newState(nil, nil)
-		if err == nil && c.opt.Storage == nil {
+		switch {
+		case err != nil, c.opt.Storage != nil:
+		case c.opt.RequireDurableStorage:
+			c.opt.Logger.Warn("lake: no config stored: writes are refused until one names durable storage "+
+				"(UpdateConfig, `lake config set`, PUT /v1/config)", "key", c.opt.KeyPrefix+config.Key)
+		default:
 			c.opt.Logger.Warn("lake: NO CONFIG STORED: bodies are kept in this process's memory and die with it; "+
 				"other processes skip them. Store a config naming durable storage (UpdateConfig, `lake config set`, PUT /v1/config)",
 				"key", c.opt.KeyPrefix+config.Key)

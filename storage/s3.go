@@ -106,6 +106,11 @@ func NewS3Storage(opts S3Options) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A stored config may leave the secret to each process (config.Resolve);
+	// the store itself needs both keys, or neither for anonymous requests.
+	if (opts.AccessKey == "") != (opts.SecretKey == "") {
+		return nil, bad("access_key and secret_key must be set together (a secret may come from secret_key_file or %s)", config.EnvSecretKey)
+	}
 	u, err := url.Parse(opts.Endpoint)
 	if err != nil { // Validate has parsed it already
 		return nil, bad("endpoint %q: %v", opts.Endpoint, err)

@@ -44,8 +44,14 @@ refuses writes, since the bodies would live only in the writing process's
 memory (see --storage in lake --help); a file:// lake keeps them in
 DIR/objects.
 
-Fields: name, storage (memory, local, s3, oss), path, endpoint, region,
-bucket, access_key, secret_key, path_style (auto, path, virtual), aes_pwd.`,
+Fields: name, storage (local, s3, oss, memory; required), path, endpoint,
+region, bucket, access_key, secret_key, secret_key_file, path_style (auto,
+path, virtual), aes_pwd, aes_pwd_file, encrypt.
+
+Secrets can stay out of the stored config, which anyone who reads Redis can
+read: leave secret_key (and access_key) out and give each process
+LAKE_S3_SECRET_KEY (and LAKE_S3_ACCESS_KEY), or secret_key_file; set
+"encrypt": true and give each process LAKE_AES_PWD, or aes_pwd_file.`,
 		example: []string{
 			`lake config get`,
 			`lake --meta redis://localhost:6379 config set '{"storage":"local","path":"/var/lib/lake/objects"}'`,
