@@ -35,9 +35,15 @@ func openFileTest(t *testing.T, dir string, opts Options) *boltIndex {
 // setLastVersion overwrites a catalog's last allocated version.
 func (b *boltIndex) setLastVersion(catalog string, v int64) error {
 	return b.update(context.Background(), func(root *bolt.Bucket) error {
-		cat, err := root.Bucket(bucketCatalogs).CreateBucketIfNotExists(nameKey(catalog))
-		if err != nil {
-			return err
+		cat := b.catalog(root, catalog)
+		if cat == nil {
+			var err error
+			if cat, err = root.Bucket(bucketCatalogs).CreateBucket(nameKey(catalog)); err != nil {
+				return err
+			}
+			if err := b.addCounts(root, 1, 0, 0); err != nil {
+				return err
+			}
 		}
 		head, err := b.loadHead(cat, catalog)
 		if err != nil {
