@@ -9,35 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/internal/redistest"
+	"github.com/hkloudou/lake/v2/internal/testenv"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
-// lockedBuffer is a log sink that tests read while clients write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func withLog(w *lockedBuffer) func(*lake.Option) {
+func withLog(w *testenv.LogBuffer) func(*lake.Option) {
 	return func(o *lake.Option) { o.Logger = slog.New(slog.NewTextHandler(w, nil)) }
 }
 
@@ -219,7 +201,7 @@ func TestAClientNoticesAMetaStoreThatLostItsData(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	local, _ := storage.NewLocalStorage(dir)
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	old := lake.NewLake(server.URL, withStorage(local), withLog(&logs))
 	defer old.Close()
 	oldID, err := old.LakeID(ctx)
@@ -234,7 +216,7 @@ func TestAClientNoticesAMetaStoreThatLostItsData(t *testing.T) {
 
 	server.Restart(t) // no persistence: the index is gone
 
-	fresh := lake.NewLake(server.URL, withStorage(local), withLog(&lockedBuffer{}))
+	fresh := lake.NewLake(server.URL, withStorage(local), withLog(&testenv.LogBuffer{}))
 	defer fresh.Close()
 	mustWrite(t, fresh, lake.WriteRequest{Catalog: "u", Field: "b", Value: 2})
 	want := mustRead(t, fresh, lake.ReadRequest{Catalog: "u"})
@@ -412,7 +394,7 @@ func TestCheckReportsAMissingSnapshotWithoutTouchingTheLog(t *testing.T) {
 func TestMetaWarningsAndLakeIDOnASafeAndAnUnsafeRedis(t *testing.T) {
 	ctx := context.Background()
 	unsafe := redistest.StartServer(t, "--maxmemory-policy", "allkeys-lru")
-	client := lake.NewLake(unsafe.URL, withLog(&lockedBuffer{}))
+	client := lake.NewLake(unsafe.URL, withLog(&testenv.LogBuffer{}))
 	defer client.Close()
 	warnings, err := client.MetaWarnings(ctx)
 	if err != nil || len(warnings) == 0 {
@@ -426,7 +408,7 @@ func TestMetaWarningsAndLakeIDOnASafeAndAnUnsafeRedis(t *testing.T) {
 		t.Fatalf("warnings %s", joined)
 	}
 	safe := redistest.StartServer(t, "--appendonly", "yes", "--maxmemory-policy", "noeviction")
-	good := lake.NewLake(safe.URL, withLog(&lockedBuffer{}))
+	good := lake.NewLake(safe.URL, withLog(&testenv.LogBuffer{}))
 	defer good.Close()
 	if warnings, err := good.MetaWarnings(ctx); err != nil || len(warnings) != 0 {
 		t.Fatalf("a safe Redis: %v, %v", warnings, err)
@@ -435,7 +417,7 @@ func TestMetaWarningsAndLakeIDOnASafeAndAnUnsafeRedis(t *testing.T) {
 	if again, err2 := good.LakeID(ctx); err != nil || err2 != nil || id == "" || again != id {
 		t.Fatalf("lake id %q %q %v %v", id, again, err, err2)
 	}
-	file := lake.NewLake("file://"+t.TempDir(), withLog(&lockedBuffer{}))
+	file := lake.NewLake("file://"+t.TempDir(), withLog(&testenv.LogBuffer{}))
 	defer file.Close()
 	if warnings, err := file.MetaWarnings(ctx); err != nil || len(warnings) != 0 {
 		t.Fatalf("a file lake: %v, %v", warnings, err)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/internal/redistest"
+	"github.com/hkloudou/lake/v2/internal/testenv"
 	"github.com/hkloudou/lake/v2/server"
 )
 
@@ -27,7 +26,7 @@ type testServer struct {
 	*httptest.Server
 	client *lake.Client
 	dir    string
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 }
 
 func newTestServer(t *testing.T, opts server.Options) *testServer {
@@ -39,7 +38,7 @@ func newTestServer(t *testing.T, opts server.Options) *testServer {
 // newTestServerOn serves the lake at meta; lakeOpts tune its client.
 func newTestServerOn(t *testing.T, meta, dir string, opts server.Options, lakeOpts ...func(*lake.Option)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	client := lake.NewLake(meta, append([]func(*lake.Option){func(o *lake.Option) { o.Logger = logger }}, lakeOpts...)...)
 	if opts.Logger == nil {
@@ -51,23 +50,6 @@ func newTestServerOn(t *testing.T, meta, dir string, opts server.Options, lakeOp
 		client.Close()
 	})
 	return &testServer{Server: ts, client: client, dir: dir, logs: logs}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type response struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -26,7 +25,7 @@ func TestServeReconnectsAfterItsStartupTimeout(t *testing.T) {
 	dir := t.TempDir()
 
 	start := time.Now()
-	p := startServeWith(t, dir, []string{"--meta", meta, "--storage", "memory"}, nil)
+	p := startServe(t, dir, "--meta", meta, "--storage", "memory") // global flags may follow the command
 	noPassword := func() {
 		t.Helper()
 		for _, secret := range []string{"Pa@", "Pa%40", "w0rd", "XYZ"} {
@@ -67,61 +66,4 @@ func TestServeReconnectsAfterItsStartupTimeout(t *testing.T) {
 		t.Fatalf("document after the reconnect: %v", doc)
 	}
 	noPassword()
-}
-
-// startServeWith starts `lake GLOBAL... serve --listen 127.0.0.1:0 ARGS...`
-// and waits until /healthz answers, like startServe with global flags.
-func startServeWith(t *testing.T, dir string, global, args []string) *serveProc {
-	t.Helper()
-	all := append(append(append([]string{}, global...), "serve", "--listen", "127.0.0.1:0"), args...)
-	cmd := lakeCmd(dir, all...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{cmd: cmd, done: make(chan struct{})}
-	addrCh := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := servingAddr.FindStringSubmatch(line); m != nil {
-				addrCh <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	select {
-	case p.addr = <-addrCh:
-	case <-p.done:
-		cmd.Wait()
-		t.Fatalf("lake serve exited before serving:\n%s", p.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("lake serve did not start:\n%s", p.log())
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := http.Get(p.url("/healthz"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz: %v\n%s", err, p.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
