@@ -131,6 +131,10 @@ func encodeSnapshot(version int64, document []byte) []byte {
 	return append(body, '}')
 }
 
+// errConfigDropped is what fold returns when it found the meta store reset
+// and dropped the loaded config: the read starts again.
+var errConfigDropped = errors.New("the meta store was reset; the config is loaded again")
+
 // errSnapshotInProgress is the SaveError of a read that found another save of
 // the same catalog running in this client.
 var errSnapshotInProgress = errors.New("a snapshot of this catalog is already being saved by this client")
@@ -147,6 +151,14 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
 	}
 	res, head, err := c.fold(ctx, idx, s, req.Catalog, req.Strict)
+	if errors.Is(err, errConfigDropped) {
+		// The meta store was reset under this read: read again with the
+		// config as it is now.
+		if idx, s, err = c.ready(ctx); err != nil {
+			return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
+		}
+		res, head, err = c.fold(ctx, idx, s, req.Catalog, req.Strict)
+	}
 	if errors.Is(err, ErrBodyMissing) && s.holder != "" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}
@@ -219,6 +231,9 @@ func (c *Client) fold(ctx context.Context, idx index.Index, s *state, catalog st
 		return nil, index.Head{}, err
 	}
 	if cached != nil && !c.justified(ctx, idx, catalog, cached, head) {
+		if c.state.Load() == nil {
+			return nil, index.Head{}, errConfigDropped
+		}
 		// The document in memory belongs to a log that no longer exists:
 		// fold from the current one.
 		cached = nil
@@ -267,12 +282,13 @@ func (c *Client) justified(ctx context.Context, idx index.Index, catalog string,
 	s := c.state.Load()
 	id, err := idx.LakeID(ctx)
 	if err == nil && s != nil && id != s.lakeID {
+		// The config went with the rest: load it again, so that this
+		// client stores bodies where every other client of the lake now
+		// looks for them (or refuses, as they do).
 		c.cache.clear()
-		next := *s
-		next.lakeID = id
-		c.state.CompareAndSwap(s, &next)
+		c.state.CompareAndSwap(s, nil)
 		c.opt.Logger.Error("lake: THE META STORE WAS RESET (its lake id changed): writes acknowledged before the reset may be lost; "+
-			"every cached document was dropped", "catalog", catalog, "old_lake_id", s.lakeID, "lake_id", id)
+			"every cached document was dropped and the config will be loaded again", "catalog", catalog, "old_lake_id", s.lakeID, "lake_id", id)
 		return false
 	}
 	c.opt.Logger.Error("lake: the catalog's log in the meta store went back or was recreated since this client read it "+

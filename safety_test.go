@@ -423,3 +423,36 @@ func TestMetaWarningsAndLakeIDOnASafeAndAnUnsafeRedis(t *testing.T) {
 		t.Fatalf("a file lake: %v, %v", warnings, err)
 	}
 }
+
+// After a reset the stored config is gone too: a long-lived client loads it
+// again instead of writing where no other client looks.
+func TestAClientReloadsTheConfigAfterAMetaStoreReset(t *testing.T) {
+	server := redistest.StartServer(t)
+	ctx := context.Background()
+	old := lake.NewLake(server.URL, withLog(&testenv.LogBuffer{}), func(o *lake.Option) { o.RequireDurableStorage = true })
+	defer old.Close()
+	if err := old.UpdateConfig(ctx, &config.Config{Storage: "local", Path: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, old, lake.WriteRequest{Catalog: "u", Field: "a", Value: 1})
+	mustRead(t, old, lake.ReadRequest{Catalog: "u"})
+
+	server.Restart(t)
+
+	var res *lake.ReadResult
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if res, err = old.Read(ctx, lake.ReadRequest{Catalog: "u"}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || res.Version != 0 {
+		t.Fatalf("read after the reset: %+v, %v", res, err)
+	}
+	if cfg, err := old.GetConfig(ctx); err != nil || cfg != nil {
+		t.Fatalf("after the reset the client still runs with %v (%v); the meta store holds no config", cfg, err)
+	}
+	if err := old.Write(ctx, lake.WriteRequest{Catalog: "u", Field: "a", Value: 2}); !errors.Is(err, lake.ErrNoDurableStorage) {
+		t.Fatalf("a write after the reset: %v, want ErrNoDurableStorage like every other client", err)
+	}
+}
