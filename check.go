@@ -219,7 +219,11 @@ func (c *Client) checkDelta(ctx context.Context, idx index.Index, s *state, cata
 			return "", "", fmt.Errorf("version %d (object %s): %w", d.Version, d.BodyKey, storageError(err))
 		}
 	}
-	md, err := c.mergeDelta(ctx, idx, catalog, d, body)
+	path, err := parseField(d)
+	if err != nil {
+		return ProblemEntryCorrupt, err.Error(), nil
+	}
+	md, err := c.mergeDelta(ctx, idx, catalog, d, path, body)
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return ProblemEntryCorrupt, err.Error(), nil

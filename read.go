@@ -390,16 +390,18 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 	// delta at the root, any of them): only those are copied before the
 	// fold and encoded after it.
 	changed, all := map[string]bool{}, false
-	for _, d := range deltas {
-		path, err := merge.ParsePath(d.Field)
+	paths := make([][]string, len(deltas))
+	for i, d := range deltas {
+		path, err := parseField(d)
 		if err != nil {
-			return nil, info, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
+			return nil, info, err
 		}
+		paths[i] = path
 		if len(path) == 0 {
 			all = true
-			break
+		} else {
+			changed[path[0]] = true
 		}
-		changed[path[0]] = true
 	}
 	var prev *merge.Members
 	if cached != nil {
@@ -411,7 +413,8 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 			prev = cached.members
 		}
 	}
-	for chunk := range slices.Chunk(deltas, foldChunk) {
+	for start := 0; start < len(deltas); start += foldChunk {
+		chunk := deltas[start:min(start+foldChunk, len(deltas))]
 		bodies, err := c.fetchBodies(ctx, s, catalog, chunk)
 		if err != nil {
 			return nil, info, err
@@ -423,7 +426,7 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
 				continue
 			}
-			md, err := c.mergeDelta(ctx, idx, catalog, d, bodies[i])
+			md, err := c.mergeDelta(ctx, idx, catalog, d, paths[start+i], bodies[i])
 			if err != nil {
 				return nil, info, err
 			}
@@ -478,13 +481,20 @@ func cloneMembers(doc map[string]any, changed map[string]bool, all bool) map[str
 	return copied
 }
 
-// mergeDelta turns a log entry and its body into what merge.Apply takes.
-func (c *Client) mergeDelta(ctx context.Context, idx index.Index, catalog string, d index.Delta, body []byte) (merge.Delta, error) {
-	t, err := merge.ParseType(d.Merge)
-	if err != nil {
-		return merge.Delta{}, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
-	}
+// parseField parses a log entry's field path, which a writer checked: a
+// path that does not parse is a corrupt entry.
+func parseField(d index.Delta) ([]string, error) {
 	path, err := merge.ParsePath(d.Field)
+	if err != nil {
+		return nil, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
+	}
+	return path, nil
+}
+
+// mergeDelta turns a log entry and its body into what merge.Apply takes.
+// path is d.Field parsed (parseField).
+func (c *Client) mergeDelta(ctx context.Context, idx index.Index, catalog string, d index.Delta, path []string, body []byte) (merge.Delta, error) {
+	t, err := merge.ParseType(d.Merge)
 	if err != nil {
 		return merge.Delta{}, fmt.Errorf("%w: delta at version %d: %w", ErrCorrupt, d.Version, err)
 	}

@@ -67,12 +67,9 @@ func decodeMember(member string, version int64) (Delta, error) {
 		return Delta{}, fmt.Errorf("%w: log entry %q at version %d is truncated", ErrCorrupt, member, version)
 	}
 	d := Delta{Version: version, Field: parts[n-1]}
-	escaped := []*string{&d.ID, &d.Merge, &d.BodyKey, &d.Script}
-	if n == heldMemberFields {
-		escaped = append(escaped, &d.Holder)
-	}
+	escaped := [...]*string{&d.ID, &d.Merge, &d.BodyKey, &d.Script, &d.Holder}
 	var err error
-	for i, dst := range escaped {
+	for i, dst := range escaped[:n-1] {
 		if *dst, err = url.QueryUnescape(parts[i]); err != nil {
 			return Delta{}, fmt.Errorf("%w: log entry %q at version %d: %v", ErrCorrupt, member, version, err)
 		}
