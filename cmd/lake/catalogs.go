@@ -39,9 +39,7 @@ Without --limit, lists every catalog (fetched in pages).`,
 				// JSON output is printed whole at the end; the table is
 				// printed page by page.
 				all := []catalogJSON{}
-				if !*asJSON {
-					fmt.Fprintln(a.stdout, "CATALOG\tVERSION")
-				}
+				header := !*asJSON // printed with the first page, so a failure prints no table
 				cursor, left := *after, *limit
 				for {
 					page := server.MaxListLimit
@@ -57,6 +55,10 @@ Without --limit, lists every catalog (fetched in pages).`,
 							all = append(all, catalogJSON{Name: c.Name, Version: c.Version})
 						}
 					} else {
+						if header {
+							fmt.Fprintln(a.stdout, "CATALOG\tVERSION")
+							header = false
+						}
 						for _, c := range list {
 							fmt.Fprintf(a.stdout, "%s\t%d\n", c.Name, c.Version)
 						}

@@ -608,3 +608,10 @@ func TestServeStartup(t *testing.T) {
 		t.Fatalf("POST with --storage memory: %d %s", code, body)
 	}
 }
+
+func TestCatalogsPrintsNoTableWhenTheListingFails(t *testing.T) {
+	r := runLake(t, t.TempDir(), "", "--meta", "redis://127.0.0.1:1", "catalogs")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "unavailable") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
