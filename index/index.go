@@ -65,8 +65,8 @@ type SnapshotPointer struct {
 
 // CatalogInfo is one entry of the catalog listing.
 type CatalogInfo struct {
-	Name    string
-	Version int64
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
 }
 
 // Head is a catalog's state in the meta store.
@@ -178,7 +178,9 @@ var (
 	// unknown engine.
 	ErrInvalidURL = errors.New("index: invalid meta URL")
 	// ErrCorrupt means an entry in the meta store could not be decoded.
-	ErrCorrupt = errors.New("index: corrupt meta entry")
+	// The lake package's ErrCorrupt is this same value, so that a corrupt
+	// entry and a corrupt body are one error to callers.
+	ErrCorrupt = errors.New("corrupt stored data")
 	// ErrVersionOverflow means a catalog's next version would not fit below
 	// 2^53 (MaxVersion); nothing was committed.
 	ErrVersionOverflow = errors.New("index: catalog version would exceed 2^53-1")
