@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Type is how a delta combines its value with the document at its path.
@@ -59,7 +60,11 @@ var typeNames = [...]string{
 	ScriptType: "script",
 }
 
-const validTypeNames = "set, insert, replace, delete, patch, jsonpatch, script"
+// TypeNames returns the names of all merge types in their constant order,
+// as Type.String spells them. The slice is fresh on every call.
+func TypeNames() []string {
+	return append([]string(nil), typeNames[:]...)
+}
 
 // String returns the lowercase name of t, or "Type(N)" if t is unknown.
 func (t Type) String() string {
@@ -82,5 +87,5 @@ func ParseType(name string) (Type, error) {
 			return Type(t), nil
 		}
 	}
-	return 0, fmt.Errorf("%w %q (valid: %s)", ErrUnknownType, name, validTypeNames)
+	return 0, fmt.Errorf("%w %q (valid: %s)", ErrUnknownType, name, strings.Join(typeNames[:], ", "))
 }

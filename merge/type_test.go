@@ -2,6 +2,7 @@ package merge
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,38 @@ func TestParseTypeRejectsOtherNames(t *testing.T) {
 		if !strings.Contains(msg, `"`+name+`"`) || !strings.Contains(msg, "set, insert, replace, delete, patch, jsonpatch") {
 			t.Errorf("ParseType(%q) error %q should quote the name and list valid names", name, msg)
 		}
+	}
+}
+
+func TestTypeNamesListsEveryTypeInConstantOrder(t *testing.T) {
+	want := []string{"set", "insert", "replace", "delete", "patch", "jsonpatch", "script"}
+	names := TypeNames()
+	if !slices.Equal(names, want) {
+		t.Fatalf("TypeNames() = %q, want %q", names, want)
+	}
+	for i, name := range names {
+		typ, err := ParseType(name)
+		if err != nil || !typ.Valid() || typ != Type(i) {
+			t.Errorf("ParseType(%q) = %v, %v; want valid %v", name, typ, err, Type(i))
+		}
+	}
+	for typ := Type(0); typ.Valid(); typ++ {
+		if !slices.Contains(names, typ.String()) {
+			t.Errorf("%s is valid but not in TypeNames() %q", typ, names)
+		}
+	}
+	if Type(len(names)).Valid() {
+		t.Errorf("Type(%d) is valid but TypeNames() lists only %d names", len(names), len(names))
+	}
+}
+
+func TestTypeNamesReturnsAFreshSlice(t *testing.T) {
+	names := TypeNames()
+	names[0] = "changed"
+	if got := TypeNames()[0]; got != "set" {
+		t.Fatalf("TypeNames()[0] = %q after changing an earlier result, want %q", got, "set")
+	}
+	if Set.String() != "set" {
+		t.Fatalf("Set.String() = %q after changing a TypeNames result", Set.String())
 	}
 }
