@@ -11,16 +11,16 @@ run: build
 
 # Runs the README's Quick Start against a throwaway Redis.
 quickstart:
-	bash scripts/run.sh
+	bash tools/quickstart.sh
 
-# Runs every test against real parts (see scripts/test.sh).
+# Runs every test against real parts (see tools/test.sh).
 test:
-	bash scripts/test.sh
+	bash tools/test.sh
 
 bench:
-	bash scripts/bench.sh
-	bash scripts/bench-s3.sh
-	bash scripts/bench-lake.sh
+	bash tools/bench.sh
+	bash tools/bench-s3.sh
+	bash tools/bench-lake.sh
 
 # -buildvcs=auto overrides a GOFLAGS=-buildvcs=false: `lake version` names
 # the commit when git is there.

@@ -1,6 +1,6 @@
 // Quickstart is the README's Quick Start with its errors checked: it writes
 // one field to catalog "users" and prints the merged document. The lake is
-// at $LAKE_META (default redis://localhost:6379). Run it with `make run`.
+// at $LAKE_META (default redis://localhost:6379). Run it with `make quickstart`.
 package main
 
 import (

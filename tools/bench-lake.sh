@@ -12,7 +12,7 @@
 # ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/redis.sh
+source tools/redis.sh
 CLIENTS="${CLIENTS:-64}"
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-3}"

@@ -5,10 +5,10 @@
 # every run start from the same place. Set LAKE_META to use another lake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/redis.sh
+source tools/redis.sh
 if [ -z "${LAKE_META:-}" ]; then
   start_throwaway_redis
   export LAKE_META="$THROWAWAY_REDIS_URL"
 fi
-echo "run: lake at $LAKE_META" >&2
+echo "quickstart: lake at $LAKE_META" >&2
 go run ./examples/quickstart

@@ -1,4 +1,4 @@
-# Sourced by the scripts: find or start a Redis.
+# Sourced by the tools/*.sh shell tools: find or start a Redis.
 
 # redis_answers URL: true if a Redis at URL answers PING.
 redis_answers() {

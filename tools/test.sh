@@ -5,7 +5,7 @@
 # missing and we are root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/redis.sh
+source tools/redis.sh
 
 export LAKE_TEST_REDIS_URL="${LAKE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 if ! redis_answers "$LAKE_TEST_REDIS_URL"; then
