@@ -11,7 +11,6 @@ import (
 
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/config"
-	"github.com/hkloudou/lake/v2/server"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
@@ -59,33 +58,38 @@ LAKE_S3_SECRET_KEY (and LAKE_S3_ACCESS_KEY), or secret_key_file; set
 			`lake --meta redis://localhost:6379 config set --create-bucket lake-s3.json`,
 			`lake config set --force '{"storage":"local","path":"/srv/lake/objects"}'`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			var opt configSetOptions
-			fs.BoolVar(&opt.force, "force", false, "set: store the config even if it moves a lake that has data to another object store")
-			fs.BoolVar(&opt.createBucket, "create-bucket", false, "set: create the config's s3/oss bucket when it does not exist")
-			return func(ctx context.Context, args []string) error {
-				if len(args) == 0 {
-					return usagef("want get or set")
-				}
-				switch args[0] {
-				case "get":
-					if err := wantArgs(args[1:], 0, 0, "no argument after get"); err != nil {
-						return err
-					}
-					if opt.force || opt.createBucket {
-						return usagef("--force and --create-bucket go with config set")
-					}
-					return configGet(ctx, a)
-				case "set":
-					if err := wantArgs(args[1:], 1, 1, "JSON, FILE or - after set"); err != nil {
-						return err
-					}
-					return configSet(ctx, a, args[1], opt)
-				}
-				return usagef("unknown config command %q: want get or set", args[0])
-			}
-		},
+		setup: setupConfig,
 	})
+}
+
+func setupConfig(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	var o configSetOptions
+	fs.BoolVar(&o.force, "force", false, "set: store the config even if it moves a lake that has data to another object store")
+	fs.BoolVar(&o.createBucket, "create-bucket", false, "set: create the config's s3/oss bucket when it does not exist")
+	return func(ctx context.Context, args []string) error { return runConfig(ctx, a, o, args) }
+}
+
+// runConfig runs config get or config set.
+func runConfig(ctx context.Context, a *app, o configSetOptions, args []string) error {
+	if len(args) == 0 {
+		return usagef("want get or set")
+	}
+	switch args[0] {
+	case "get":
+		if err := wantArgs(args[1:], 0, 0, "no argument after get"); err != nil {
+			return err
+		}
+		if o.force || o.createBucket {
+			return usagef("--force and --create-bucket go with config set")
+		}
+		return configGet(ctx, a)
+	case "set":
+		if err := wantArgs(args[1:], 1, 1, "JSON, FILE or - after set"); err != nil {
+			return err
+		}
+		return configSet(ctx, a, args[1], o)
+	}
+	return usagef("unknown config command %q: want get or set", args[0])
 }
 
 func configGet(ctx context.Context, a *app) error {
@@ -133,7 +137,7 @@ func configSet(ctx context.Context, a *app, source string, opt configSetOptions)
 	if err != nil {
 		return usagef("read config: %v", err)
 	}
-	cfg, err := server.ParseConfig(data)
+	cfg, err := config.ParseInput(data)
 	if err != nil {
 		return err
 	}

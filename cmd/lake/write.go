@@ -7,9 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	lake "github.com/hkloudou/lake/v2"
-	"github.com/hkloudou/lake/v2/server"
+	"github.com/hkloudou/lake/v2/merge"
 )
 
 func init() {
@@ -36,56 +37,91 @@ from stdin (for values too large or awkward for the command line).`,
 			`lake write counters hits 5 --merge script --script counter`,
 			`jq .profile user.json | lake write users profile -`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			mergeName := fs.String("merge", "set", "merge `TYPE`: set, insert, replace, delete, patch (RFC 7396), jsonpatch (RFC 6902) or script")
-			script := fs.String("script", "", "the registered merge script `NAME` of --merge script")
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 3, 3, "CATALOG FIELD VALUE"); err != nil {
-					return err
-				}
-				mergeType, err := lake.ParseMergeType(*mergeName)
-				if err != nil {
-					return err
-				}
-				if !server.Supported(mergeType) {
-					return fmt.Errorf("%w %q: not supported by this command (supported: set, insert, replace, delete, patch, jsonpatch, script)",
-						lake.ErrUnknownMergeType, *mergeName)
-				}
-				value := []byte(args[2])
-				if args[2] == "-" {
-					if value, err = readValue(a.stdin); err != nil {
-						return err
-					}
-				}
-				if !json.Valid(value) {
-					shown := args[2]
-					if shown == "-" {
-						shown = "from stdin"
-						if len(value) <= 64 {
-							shown = fmt.Sprintf("%q from stdin", value)
-						}
-					} else {
-						shown = fmt.Sprintf("%q", shown)
-					}
-					return fmt.Errorf("%w: VALUE %s is not valid JSON text (to write a string, quote it: '\"text\"')",
-						lake.ErrInvalidValue, shown)
-				}
-				if err := lake.ValidateCatalog(args[0]); err != nil {
-					return err
-				}
-				client := a.open()
-				defer closeClient(a, client)
-				version, err := client.WriteVersion(ctx, lake.WriteRequest{
-					Catalog: args[0], Field: args[1], Value: lake.JSON(value), MergeType: mergeType, Script: *script,
-				})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, version)
-				return nil
-			}
-		},
+		setup: setupWrite,
 	})
+}
+
+// mergeRFCs names the RFC that defines a merge type, for --merge's help.
+var mergeRFCs = map[string]string{"patch": "RFC 7396", "jsonpatch": "RFC 6902"}
+
+// mergeTypesHelp lists the merge types as --merge's help shows them:
+// "set, insert, ..., patch (RFC 7396), jsonpatch (RFC 6902) or script".
+func mergeTypesHelp() string {
+	names := merge.TypeNames()
+	for i, name := range names {
+		if rfc := mergeRFCs[name]; rfc != "" {
+			names[i] += " (" + rfc + ")"
+		}
+	}
+	last := len(names) - 1
+	return strings.Join(names[:last], ", ") + " or " + names[last]
+}
+
+// writeOptions are the flags of lake write.
+type writeOptions struct {
+	merge  string // --merge: the merge type's name
+	script string // --script: the merge script of --merge script
+}
+
+func setupWrite(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	var o writeOptions
+	fs.StringVar(&o.merge, "merge", "set", "merge `TYPE`: "+mergeTypesHelp())
+	fs.StringVar(&o.script, "script", "", "the registered merge script `NAME` of --merge script")
+	return func(ctx context.Context, args []string) error { return runWrite(ctx, a, o, args) }
+}
+
+// runWrite commits VALUE (args[2], or stdin for "-") to FIELD of CATALOG and
+// prints the version. The merge type, VALUE and CATALOG are checked before
+// the lake is opened.
+func runWrite(ctx context.Context, a *app, o writeOptions, args []string) error {
+	if err := wantArgs(args, 3, 3, "CATALOG FIELD VALUE"); err != nil {
+		return err
+	}
+	mergeType, err := lake.ParseMergeType(o.merge)
+	if err != nil {
+		return err
+	}
+	value, err := writeValue(a, args[2])
+	if err != nil {
+		return err
+	}
+	if err := lake.ValidateCatalog(args[0]); err != nil {
+		return err
+	}
+	client := a.open()
+	defer closeClient(a, client)
+	version, err := client.WriteVersion(ctx, lake.WriteRequest{
+		Catalog: args[0], Field: args[1], Value: lake.JSON(value), MergeType: mergeType, Script: o.script,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, version)
+	return nil
+}
+
+// writeValue returns the JSON text of the VALUE argument: arg itself, or
+// stdin when arg is "-". Text that is not valid JSON is ErrInvalidValue.
+func writeValue(a *app, arg string) ([]byte, error) {
+	value := []byte(arg)
+	if arg == "-" {
+		var err error
+		if value, err = readValue(a.stdin); err != nil {
+			return nil, err
+		}
+	}
+	if json.Valid(value) {
+		return value, nil
+	}
+	shown := fmt.Sprintf("%q", arg)
+	if arg == "-" {
+		shown = "from stdin"
+		if len(value) <= 64 {
+			shown = fmt.Sprintf("%q from stdin", value)
+		}
+	}
+	return nil, fmt.Errorf("%w: VALUE %s is not valid JSON text (to write a string, quote it: '\"text\"')",
+		lake.ErrInvalidValue, shown)
 }
 
 // maxStdinValue bounds what `write ... -` reads from stdin: JSON text may
