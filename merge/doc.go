@@ -129,4 +129,20 @@
 // deltas failed. It is checked only while script code runs: a single builtin
 // call, such as "x".repeat(1e8), finishes before the interrupt is seen.
 // There is no memory limit beyond what the time and result limits imply.
+//
+// # Files
+//
+//   - type.go: the merge types, their names and the sentinel errors.
+//   - path.go: field paths, dotted and JSON Pointer.
+//   - json.go: Decode, Encode, Clone and the member encoding of objects.
+//   - apply.go: Delta, Check and Apply, the rules of each merge type.
+//   - jsonpatch.go: RFC 6902 JSON Patch, checked and limited.
+//   - js.go: the JavaScript merge engine: ScriptEngine, Compile, Script.Run
+//     and the messages of script errors.
+//   - js_pool.go: the pool of prepared runtimes, and one call on a runtime
+//     under the time and stack limits.
+//   - js_convert.go: values into and out of scripts (toJS, fromJS) under
+//     the result limits.
+//   - js_prelude.go, js_prelude.js: the start-up code that makes a runtime
+//     deterministic and frozen, embedded.
 package merge
