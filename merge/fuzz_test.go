@@ -51,7 +51,9 @@ func FuzzApply(f *testing.F) {
 		{`{"a":[1]}`, uint8(JSONPatch), "a", `[{"op":"move","from":"/0","path":"/-"}]`},
 		{`{"a":1}`, uint8(JSONPatch), "", `[{"op":"replace","path":"","value":1}]`},
 		{`{"a":[]}`, uint8(Set), "a.9.b", `1`},
-		{`{}`, 9, "a", `1`},
+		// Unknown types: the first past the last known one, and the largest.
+		{`{}`, uint8(ScriptType) + 1, "a", `1`},
+		{`{"a":1}`, 255, "a", `2`},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s.doc), s.typ, s.field, []byte(s.value))
@@ -68,13 +70,21 @@ func FuzzApply(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d := Delta{Type: Type(typ % 7), Path: p, Value: value}
+		d := Delta{Type: Type(typ), Path: p, Value: value}
 		before, err := Encode(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
 
 		out, err := Apply(Clone(doc), d)
+		if !d.Type.Valid() {
+			if !errors.Is(err, ErrUnknownType) {
+				t.Fatalf("Apply with unknown %s: error %v, want ErrUnknownType", d.Type, err)
+			}
+			if err := Check(d); !errors.Is(err, ErrUnknownType) {
+				t.Fatalf("Check with unknown %s: error %v, want ErrUnknownType", d.Type, err)
+			}
+		}
 		if err != nil {
 			if got, _ := Encode(out); string(got) != string(before) {
 				t.Fatalf("document changed on error %v: %s -> %s", err, before, got)
