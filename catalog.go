@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/index"
 )
 
 // MaxCatalogLen is the longest catalog name, in bytes.
@@ -37,10 +38,7 @@ func ValidateCatalog(name string) error {
 }
 
 // CatalogInfo is one catalog of the lake and its last version.
-type CatalogInfo struct {
-	Name    string
-	Version int64
-}
+type CatalogInfo = index.CatalogInfo
 
 // Catalogs lists up to limit catalogs whose names sort after `after`, in
 // byte order: pass the last name of one page to get the next. A catalog
@@ -55,11 +53,7 @@ func (c *Client) Catalogs(ctx context.Context, after string, limit int) ([]Catal
 	if err != nil {
 		return nil, fmt.Errorf("lake: list catalogs: %w", err)
 	}
-	out := make([]CatalogInfo, len(list))
-	for i, entry := range list {
-		out[i] = CatalogInfo{Name: entry.Name, Version: entry.Version}
-	}
-	return out, nil
+	return list, nil
 }
 
 // Object keys:

@@ -1,7 +1,9 @@
 package lake
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/index"
@@ -45,8 +47,10 @@ var (
 	// (memory storage of another process, or a deleted object). The error
 	// names the catalog, version, field and object key.
 	ErrBodyMissing = errors.New("body missing for a committed delta")
-	// ErrCorrupt: a stored entry or body cannot be decoded.
-	ErrCorrupt = errors.New("corrupt stored data")
+	// ErrCorrupt: a stored entry or body cannot be decoded. It is the index
+	// package's ErrCorrupt too, so a corrupt log entry and a corrupt body
+	// are the same error to callers.
+	ErrCorrupt = index.ErrCorrupt
 	// ErrDecrypt: an encrypted body cannot be opened (wrong AESPwd or a
 	// tampered object).
 	ErrDecrypt = storage.ErrDecrypt
@@ -73,6 +77,66 @@ var (
 	// ErrDocumentTooLarge: a read would fold a document larger than
 	// Option.MaxDocumentSize.
 	ErrDocumentTooLarge = errors.New("document too large")
+	// ErrInvalidScript: PutScript was given a script that does not compile or
+	// does not define function merge, or a name outside [A-Za-z0-9_.-]{1,64};
+	// or a write names a script without MergeScript.
+	ErrInvalidScript = merge.ErrInvalidScript
+	// ErrScriptNotFound: a write or GetScript names a script that is not
+	// registered.
+	ErrScriptNotFound = errors.New("merge script not registered")
+	// ErrScriptFailed: a merge script threw, ran past its time limit or
+	// returned something that is not JSON. A read skips such a delta and
+	// reports it in ReadResult.Skipped; with ReadRequest.Strict it fails.
+	ErrScriptFailed = merge.ErrScriptFailed
+	// ErrDeltaConflict: a delta does not apply to the document (a path
+	// through a scalar or a missing array index, a failing JSON patch): a
+	// read skips it and lists it in ReadResult.Skipped; with
+	// ReadRequest.Strict it fails with this error.
+	ErrDeltaConflict = merge.ErrConflict
+
 	// ErrDeltaNotFound: RemoveDelta found no log entry at that version.
 	ErrDeltaNotFound = errors.New("no log entry at that version")
 )
+
+// storedDataErrors are about data the lake holds. They come first when an
+// error is classified: a corrupt delta's error also wraps the input error
+// (ErrInvalidValue ...) its merge found, and it is not the caller's input.
+var storedDataErrors = []error{ErrBodyMissing, ErrDecrypt, ErrCorrupt, ErrScriptFailed, ErrDeltaConflict, ErrDocumentTooLarge}
+
+// inputErrors are about what the caller asked for: nothing was written.
+var inputErrors = []error{
+	ErrInvalidCatalog, ErrInvalidField, ErrInvalidValue, ErrUnknownMergeType, ErrBodyTooLarge,
+	ErrInvalidConfig, ErrUnsupportedStorage, ErrInvalidMetaURL, ErrInvalidScript, ErrScriptNotFound,
+}
+
+// IsInputError reports whether err is about the caller's input (an invalid
+// catalog, field, value, merge type, config, script or meta URL; a value
+// too large): nothing was written, and the same request fails the same way.
+// An error about stored data is not, even when it wraps an input error.
+func IsInputError(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, target := range storedDataErrors {
+		if errors.Is(err, target) {
+			return false
+		}
+	}
+	for _, target := range inputErrors {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// storageError marks object-store failures other than "not found" and
+// decryption failures as ErrStorageUnavailable.
+func storageError(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrDecrypt),
+		errors.Is(err, context.Canceled), errors.Is(err, ErrStorageUnavailable):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
+}

@@ -354,7 +354,7 @@ func TestCatalogsListsWhatWasWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []lake.CatalogInfo{{"audit", versions[2]}, {"orders", versions[0]}, {"users", versions[1]}}
+	want := []lake.CatalogInfo{{Name: "audit", Version: versions[2]}, {Name: "orders", Version: versions[0]}, {Name: "users", Version: versions[1]}}
 	if fmt.Sprint(list) != fmt.Sprint(want) {
 		t.Fatalf("Catalogs = %v, want %v", list, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/internal/redistest"
 	"github.com/hkloudou/lake/v2/internal/testenv"
+	"github.com/hkloudou/lake/v2/server"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
@@ -454,5 +456,45 @@ func TestAClientReloadsTheConfigAfterAMetaStoreReset(t *testing.T) {
 	}
 	if err := old.Write(ctx, lake.WriteRequest{Catalog: "u", Field: "a", Value: 2}); !errors.Is(err, lake.ErrNoDurableStorage) {
 		t.Fatalf("a write after the reset: %v, want ErrNoDurableStorage like every other client", err)
+	}
+}
+
+// A log entry the index cannot decode is ErrCorrupt to callers, and
+// "corrupt" over HTTP, not an internal error.
+func TestACorruptLogEntryIsErrCorruptEverywhere(t *testing.T) {
+	l := newTestLake(t)
+	ctx := context.Background()
+	client := l.client()
+	mustWrite(t, client, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	cmd := l.redis.B().Zadd().Key(l.prefix+"lake:{c}:log").ScoreMember().ScoreMember(float64(1), "not a log entry").Build()
+	if err := l.redis.Do(ctx, cmd).Error(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.client().Read(ctx, lake.ReadRequest{Catalog: "c"})
+	if !errors.Is(err, lake.ErrCorrupt) {
+		t.Fatalf("read: %v, want ErrCorrupt", err)
+	}
+	if code, status := server.Classify(err); code != server.CodeCorrupt || status != 500 {
+		t.Fatalf("over HTTP: %s %d, want corrupt 500", code, status)
+	}
+	if lake.IsInputError(err) {
+		t.Fatal("a corrupt entry counted as the caller's input")
+	}
+}
+
+func TestIsInputErrorPutsStoredDataFirst(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("x: %w", lake.ErrInvalidField):                          true,
+		fmt.Errorf("x: %w", lake.ErrInvalidConfig):                         true,
+		fmt.Errorf("%w: delta: %w", lake.ErrCorrupt, lake.ErrInvalidValue): false,
+		fmt.Errorf("%w: %w", lake.ErrScriptFailed, lake.ErrInvalidValue):   false,
+		fmt.Errorf("%w: %w", lake.ErrDeltaConflict, lake.ErrInvalidField):  false,
+		fmt.Errorf("%w: %w", lake.ErrBodyMissing, lake.ErrInvalidCatalog):  false,
+		lake.ErrMetaUnavailable:                                            false,
+		nil:                                                                false,
+	} {
+		if got := lake.IsInputError(err); got != want {
+			t.Errorf("IsInputError(%v) = %v, want %v", err, got, want)
+		}
 	}
 }

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"unicode/utf8"
 
 	"github.com/hkloudou/lake/v2/index"
+	"github.com/hkloudou/lake/v2/internal/jsontext"
 	"github.com/hkloudou/lake/v2/merge"
-	"github.com/hkloudou/lake/v2/storage"
 )
 
 // MergeType says how a delta's value combines with the document at its
@@ -36,6 +35,15 @@ const (
 	// MergeJSONPatch applies the value, a list of RFC 6902 operations, to the
 	// value at the field.
 	MergeJSONPatch = merge.JSONPatch
+	// MergeScript merges with a registered JavaScript function: the delta's
+	// WriteRequest.Script names it. The function is
+	//
+	//	function merge(current, value, ctx) { return ... }
+	//
+	// where current is the field's value before the delta (undefined if absent),
+	// value is the delta's value and ctx is {catalog, field, version}. Returning
+	// undefined removes the field. See PutScript.
+	MergeScript = merge.ScriptType
 )
 
 // ParseMergeType returns the merge type named "set", "insert", "replace",
@@ -170,8 +178,8 @@ func encodeValue(v any) ([]byte, error) {
 }
 
 func validJSON(raw []byte) ([]byte, error) {
-	if !utf8.Valid(raw) {
-		return nil, fmt.Errorf("%w: not valid UTF-8", ErrInvalidValue)
+	if !jsontext.Valid(raw) {
+		return nil, fmt.Errorf("%w: not valid UTF-8, or a \\u escape of half a character", ErrInvalidValue)
 	}
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("%w: not valid JSON text", ErrInvalidValue)
@@ -214,15 +222,4 @@ func validStrings(v reflect.Value, depth int) bool {
 		}
 	}
 	return true
-}
-
-// storageError marks object-store failures other than "not found" and
-// decryption failures as ErrStorageUnavailable.
-func storageError(err error) error {
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrDecrypt),
-		errors.Is(err, context.Canceled), errors.Is(err, ErrStorageUnavailable):
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 }

@@ -212,10 +212,10 @@ func validBucket(name string) bool {
 // display and logs.
 func (c Config) Redacted() Config {
 	if c.SecretKey != "" {
-		c.SecretKey = "***"
+		c.SecretKey = RedactedMarker
 	}
 	if c.AESPwd != "" {
-		c.AESPwd = "***"
+		c.AESPwd = RedactedMarker
 	}
 	return c
 }

@@ -195,3 +195,21 @@ func TestResolveFillsSecretsFromFilesAndEnvironment(t *testing.T) {
 		t.Fatalf("a missing secret file: %v", err)
 	}
 }
+
+func TestParseInputRefusesWhatDecodingWouldSilentlyChange(t *testing.T) {
+	for _, raw := range []string{
+		`{}`, `null`, " null\n", `{"storage":""}`, `[]`,
+		"{\"storage\":\"local\",\"path\":\"/d\xff\"}",
+		`{"storage":"local","path":"/d\ud800"}`,
+		`{"storage":"local","path":"/d","aes_pwd":"***"}`,
+		`{"storage":"s3","endpoint":"http://h","bucket":"b12","access_key":"a","secret_key":"***"}`,
+	} {
+		if cfg, err := ParseInput([]byte(raw)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseInput(%q) = %+v, %v; want ErrInvalid", raw, cfg, err)
+		}
+	}
+	cfg, err := ParseInput([]byte(`{"storage":"local","path":"/d\u00e9","aes_pwd":"p"}`))
+	if err != nil || cfg.Path != "/dé" {
+		t.Fatalf("a good config: %+v, %v", cfg, err)
+	}
+}

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -38,7 +36,7 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.bodyError(err)
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := config.ParseInput(data)
 	if err != nil {
 		return err
 	}
@@ -54,39 +52,4 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, cfg.Redacted())
 	return nil
-}
-
-// ParseConfig is config.Parse that also refuses
-//   - text that is not valid UTF-8, or holds a \u escape of half a
-//     character: decoding would quietly turn it into U+FFFD, so a path,
-//     bucket or password would not be the one sent;
-//   - null, and a config that names no storage ({}): there is nothing to
-//     store;
-//   - the redaction marker "***" as a secret: it is what GET /v1/config and
-//     `lake config get` print, and storing it back would replace the real
-//     secret (an aes_pwd of "***" would even be accepted and encrypt new
-//     bodies with it).
-func ParseConfig(data []byte) (*config.Config, error) {
-	if !validJSONText(data) {
-		return nil, fmt.Errorf(`%w: the config is not valid UTF-8 (or holds a \u escape of half a character)`,
-			lake.ErrInvalidConfig)
-	}
-	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
-		return nil, fmt.Errorf(`%w: the config is null: give a JSON object that names a storage`, lake.ErrInvalidConfig)
-	}
-	cfg, err := config.Parse(data)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil || cfg.Storage == "" {
-		return nil, fmt.Errorf(`%w: the config names no storage (want "local", "s3", "oss", or "memory")`,
-			lake.ErrInvalidConfig)
-	}
-	for name, v := range map[string]string{"secret_key": cfg.SecretKey, "aes_pwd": cfg.AESPwd} {
-		if v == "***" {
-			return nil, fmt.Errorf(`%w: %s is "***", the marker of a redacted secret: give the real value`,
-				lake.ErrInvalidConfig, name)
-		}
-	}
-	return cfg, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	lake "github.com/hkloudou/lake/v2"
-	"github.com/hkloudou/lake/v2/merge"
 )
 
 // Error codes of the API. Every error response is
@@ -59,60 +58,63 @@ const (
 // when the client went away before the answer was ready.
 const statusClientClosedRequest = 499
 
-// errorTable maps the library's typed errors to codes, most specific first:
-// the first row whose error errors.Is matches wins. An error that matches no
-// row is "internal".
+// errorTable maps the library's typed errors to codes: the first row whose
+// error errors.Is matches wins, and an error that matches no row is
+// "internal". Rows marked input are about the caller's request; they match
+// only errors lake.IsInputError accepts, which is where the rule "stored
+// data that cannot be used is not the caller's input" lives (a corrupt
+// delta's error also wraps the merge error, ErrInvalidValue..., that found
+// it).
 var errorTable = []struct {
 	err    error
 	code   string
 	status int
+	input  bool
 }{
-	// Stored data that cannot be used. These come first: a corrupt delta's
-	// error also wraps the merge error (ErrInvalidValue...) that found it.
-	// Retrying does not help, so they are 500s, not 502/503: a missing body
-	// (memory storage of another process, a deleted object) is data loss or
-	// a misconfiguration to fix, not an upstream that is briefly down.
-	{lake.ErrBodyMissing, CodeBodyMissing, http.StatusInternalServerError},
-	{lake.ErrDecrypt, CodeDecryptFailed, http.StatusInternalServerError},
-	{lake.ErrCorrupt, CodeCorrupt, http.StatusInternalServerError},
+	// Stored data that cannot be used. Retrying does not help, so they are
+	// 500s, not 502/503: a missing body (memory storage of another process,
+	// a deleted object) is data loss or a misconfiguration to fix, not an
+	// upstream that is briefly down.
+	{err: lake.ErrBodyMissing, code: CodeBodyMissing, status: http.StatusInternalServerError},
+	{err: lake.ErrDecrypt, code: CodeDecryptFailed, status: http.StatusInternalServerError},
+	{err: lake.ErrCorrupt, code: CodeCorrupt, status: http.StatusInternalServerError},
 	// A document too large to fold is the stored data's size, not the
 	// request's: before ErrBodyTooLarge (413), which is about a request.
-	{lake.ErrDocumentTooLarge, CodeDocumentTooLarge, http.StatusUnprocessableEntity},
+	{err: lake.ErrDocumentTooLarge, code: CodeDocumentTooLarge, status: http.StatusUnprocessableEntity},
 
-	// A strict read that met a delta it cannot apply. Before the input
-	// rows: a script's failure may wrap the value error behind it.
-	{lake.ErrScriptFailed, CodeScriptFailed, http.StatusUnprocessableEntity},
-	{merge.ErrConflict, CodeConflict, http.StatusUnprocessableEntity},
+	// A strict read that met a delta it cannot apply.
+	{err: lake.ErrScriptFailed, code: CodeScriptFailed, status: http.StatusUnprocessableEntity},
+	{err: lake.ErrDeltaConflict, code: CodeConflict, status: http.StatusUnprocessableEntity},
 
 	// The lake refuses the request as it is set up now: nothing was
 	// written. Before the input rows, since either may come with a config
 	// error attached.
-	{lake.ErrNoDurableStorage, CodeNoDurableStorage, http.StatusServiceUnavailable},
-	{lake.ErrStorageChange, CodeStorageChange, http.StatusConflict},
+	{err: lake.ErrNoDurableStorage, code: CodeNoDurableStorage, status: http.StatusServiceUnavailable},
+	{err: lake.ErrStorageChange, code: CodeStorageChange, status: http.StatusConflict},
+	{err: lake.ErrDeltaNotFound, code: CodeDeltaNotFound, status: http.StatusNotFound},
 
 	// Input errors: nothing was written.
-	{lake.ErrDeltaNotFound, CodeDeltaNotFound, http.StatusNotFound},
-	{lake.ErrInvalidScript, CodeInvalidScript, http.StatusBadRequest},
-	{lake.ErrScriptNotFound, CodeScriptNotFound, http.StatusNotFound},
-	{lake.ErrInvalidCatalog, CodeInvalidCatalog, http.StatusBadRequest},
-	{lake.ErrInvalidField, CodeInvalidField, http.StatusBadRequest},
-	{lake.ErrInvalidValue, CodeInvalidValue, http.StatusBadRequest},
-	{lake.ErrUnknownMergeType, CodeUnknownMergeType, http.StatusBadRequest},
-	{lake.ErrBodyTooLarge, CodeBodyTooLarge, http.StatusRequestEntityTooLarge},
-	{lake.ErrInvalidConfig, CodeInvalidConfig, http.StatusBadRequest},
-	{lake.ErrUnsupportedStorage, CodeUnsupportedStorage, http.StatusBadRequest},
-	{lake.ErrVersionOverflow, CodeVersionOverflow, http.StatusConflict},
+	{err: lake.ErrInvalidScript, code: CodeInvalidScript, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrScriptNotFound, code: CodeScriptNotFound, status: http.StatusNotFound, input: true},
+	{err: lake.ErrInvalidCatalog, code: CodeInvalidCatalog, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrInvalidField, code: CodeInvalidField, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrInvalidValue, code: CodeInvalidValue, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrUnknownMergeType, code: CodeUnknownMergeType, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrBodyTooLarge, code: CodeBodyTooLarge, status: http.StatusRequestEntityTooLarge, input: true},
+	{err: lake.ErrInvalidConfig, code: CodeInvalidConfig, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrUnsupportedStorage, code: CodeUnsupportedStorage, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrVersionOverflow, code: CodeVersionOverflow, status: http.StatusConflict},
 
 	// Stores that are down or busy: worth a retry later.
-	{lake.ErrMetaLocked, CodeMetaLocked, http.StatusServiceUnavailable},
-	{lake.ErrMetaUnavailable, CodeMetaUnavailable, http.StatusServiceUnavailable},
-	{lake.ErrStorageUnavailable, CodeStorageUnavailable, http.StatusServiceUnavailable},
-	{lake.ErrClosed, CodeClosed, http.StatusServiceUnavailable},
-	{context.DeadlineExceeded, CodeTimeout, http.StatusGatewayTimeout},
-	{context.Canceled, CodeCanceled, statusClientClosedRequest},
+	{err: lake.ErrMetaLocked, code: CodeMetaLocked, status: http.StatusServiceUnavailable},
+	{err: lake.ErrMetaUnavailable, code: CodeMetaUnavailable, status: http.StatusServiceUnavailable},
+	{err: lake.ErrStorageUnavailable, code: CodeStorageUnavailable, status: http.StatusServiceUnavailable},
+	{err: lake.ErrClosed, code: CodeClosed, status: http.StatusServiceUnavailable},
+	{err: context.DeadlineExceeded, code: CodeTimeout, status: http.StatusGatewayTimeout},
+	{err: context.Canceled, code: CodeCanceled, status: statusClientClosedRequest},
 
 	// The server was started with a meta URL that cannot work.
-	{lake.ErrInvalidMetaURL, CodeInvalidMetaURL, http.StatusInternalServerError},
+	{err: lake.ErrInvalidMetaURL, code: CodeInvalidMetaURL, status: http.StatusInternalServerError},
 }
 
 // apiError is an error the server itself raises (bad request body, auth,
@@ -140,8 +142,9 @@ func Classify(err error) (code string, status int) {
 	if errors.As(err, &tooBig) {
 		return CodeBodyTooLarge, http.StatusRequestEntityTooLarge
 	}
+	input := lake.IsInputError(err)
 	for _, row := range errorTable {
-		if errors.Is(err, row.err) {
+		if (!row.input || input) && errors.Is(err, row.err) {
 			return row.code, row.status
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	lake "github.com/hkloudou/lake/v2"
-	"github.com/hkloudou/lake/v2/merge"
 )
 
 // The merge scripts of the lake (see lake.Client.PutScript):
@@ -69,9 +68,13 @@ func (s *server) putScript(w http.ResponseWriter, r *http.Request) error {
 	if err := s.client.PutScript(r.Context(), name, source); err != nil {
 		return storedConfigError(err)
 	}
-	// The version PutScript registered is the hash of this source (the
-	// library's own function), whatever another PUT does meanwhile.
-	writeJSON(w, http.StatusOK, scriptEntry{Name: name, Hash: merge.ScriptHash(source)})
+	info, err := s.client.GetScript(r.Context(), name)
+	if err != nil {
+		return storedConfigError(err)
+	}
+	// Another PUT of the same name may have landed in between: answer with
+	// what the name points at now, as a GET would.
+	writeJSON(w, http.StatusOK, scriptEntry{Name: name, Hash: info.Hash})
 	return nil
 }
 

@@ -48,6 +48,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/internal/jsontext"
 )
 
 // Defaults of Options.
@@ -251,7 +252,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // writeBody is the request body of POST /v1/catalogs/{catalog}. Field and
 // Value stay raw JSON text, so that text that is not valid UTF-8 is refused
-// rather than decoded to U+FFFD (see validJSONText).
+// rather than decoded to U+FFFD (see internal/jsontext).
 type writeBody struct {
 	Field json.RawMessage `json:"field"`
 	Value json.RawMessage `json:"value"`
@@ -270,7 +271,7 @@ func (s *server) write(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if body.Value != nil && !validJSONText(body.Value) {
+	if body.Value != nil && !jsontext.Valid(body.Value) {
 		return fmt.Errorf(`%w: "value" is not valid UTF-8 (or holds a \u escape of half a character)`, lake.ErrInvalidValue)
 	}
 	mergeType := lake.MergeSet
@@ -278,10 +279,6 @@ func (s *server) write(w http.ResponseWriter, r *http.Request) error {
 		t, err := lake.ParseMergeType(body.Merge)
 		if err != nil {
 			return err
-		}
-		if !Supported(t) {
-			return fmt.Errorf("%w %q: not supported by this API (supported: set, insert, replace, delete, patch, jsonpatch, script)",
-				lake.ErrUnknownMergeType, body.Merge)
 		}
 		mergeType = t
 	}
@@ -336,17 +333,6 @@ func (s *server) read(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Supported reports whether the API and the lake command take merge type t.
-// Merge types the library adds later are refused as unknown until the API
-// can carry what they need.
-func Supported(t lake.MergeType) bool {
-	switch t {
-	case lake.MergeSet, lake.MergeInsert, lake.MergeReplace, lake.MergeDelete, lake.MergePatch, lake.MergeJSONPatch, lake.MergeScript:
-		return true
-	}
-	return false
-}
-
 // etagMatch reports whether an If-None-Match header names etag (weak
 // comparison, as RFC 9110 asks for If-None-Match) or is "*".
 func etagMatch(header, etag string) bool {
@@ -362,14 +348,9 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-type catalogEntry struct {
-	Name    string `json:"name"`
-	Version int64  `json:"version"`
-}
-
 type catalogPage struct {
-	Catalogs []catalogEntry `json:"catalogs"`
-	Next     string         `json:"next"`
+	Catalogs []lake.CatalogInfo `json:"catalogs"`
+	Next     string             `json:"next"`
 }
 
 func (s *server) catalogs(w http.ResponseWriter, r *http.Request) error {
@@ -388,13 +369,13 @@ func (s *server) catalogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storedConfigError(err)
 	}
-	page := catalogPage{Catalogs: make([]catalogEntry, 0, min(len(list), limit))}
+	page := catalogPage{Catalogs: make([]lake.CatalogInfo, 0, min(len(list), limit))}
 	for i, c := range list {
 		if i == limit {
 			page.Next = list[limit-1].Name
 			break
 		}
-		page.Catalogs = append(page.Catalogs, catalogEntry{Name: c.Name, Version: c.Version})
+		page.Catalogs = append(page.Catalogs, c)
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
@@ -410,7 +391,7 @@ func rawString(raw json.RawMessage, name string, kind error, hint string) (strin
 		}
 		return "", fmt.Errorf(`%w: %q is required%s`, kind, name, hint)
 	}
-	if !validJSONText(raw) {
+	if !jsontext.Valid(raw) {
 		return "", fmt.Errorf(`%w: %q is not valid UTF-8 (or holds a \u escape of half a character)`, kind, name)
 	}
 	var s string

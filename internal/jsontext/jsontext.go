@@ -1,18 +1,22 @@
-package server
+// Package jsontext checks JSON text as it arrives from outside (a request
+// body, a json.RawMessage value) for what encoding/json lets through:
+// invalid UTF-8 and \u escapes of half a character, which it quietly
+// decodes to U+FFFD.
+package jsontext
 
 import (
 	"unicode/utf8"
 )
 
-// validJSONText reports whether raw, JSON text as it came in a request, is
-// valid UTF-8 and every \u escape in it is a whole character (no lone
+// Valid reports whether raw, JSON text as it came from outside, is valid
+// UTF-8 and every \u escape in it is a whole character (no lone
 // surrogate). encoding/json accepts both kinds of bad text and quietly
 // decodes them to U+FFFD, so a field name or value would not be the one
-// that was sent; the API refuses them instead.
+// that was sent; Lake refuses them instead.
 //
 // raw must be syntactically valid JSON (as a json.RawMessage the decoder
 // filled is): a backslash then only appears inside a string, as an escape.
-func validJSONText(raw []byte) bool {
+func Valid(raw []byte) bool {
 	if !utf8.Valid(raw) {
 		return false
 	}

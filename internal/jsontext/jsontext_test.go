@@ -1,4 +1,4 @@
-package server
+package jsontext
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestValidJSONText(t *testing.T) {
+func TestValid(t *testing.T) {
 	for raw, want := range map[string]bool{
 		`"plain"`:                 true,
 		`"é😀"`:                    true,
@@ -33,17 +33,17 @@ func TestValidJSONText(t *testing.T) {
 		`"truncated escape \u12"`: false, // not JSON; still not accepted
 		`"trailing backslash \`:   false,
 	} {
-		if got := validJSONText([]byte(raw)); got != want {
-			t.Errorf("validJSONText(%q) = %v, want %v", raw, got, want)
+		if got := Valid([]byte(raw)); got != want {
+			t.Errorf("Valid(%q) = %v, want %v", raw, got, want)
 		}
 	}
 }
 
-// FuzzValidJSONText checks validJSONText against encoding/json itself: for
+// FuzzValid checks Valid against encoding/json itself: for
 // JSON text it accepts, decoding yields exactly the U+FFFD characters the
 // text spells (so nothing was replaced); for JSON text it refuses,
 // decoding yields more (something was replaced).
-func FuzzValidJSONText(f *testing.F) {
+func FuzzValid(f *testing.F) {
 	for _, seed := range []string{
 		`"a"`, `"\ud83d\ude00"`, `"\ud800"`, `"\\ud800"`, "\"\xff\"", `{"\ufffd":"�"}`,
 		`["\udc00x", "\uD800\uDC00"]`, "\"\xc3\x28\"", `"\\\ud800"`,
@@ -53,16 +53,16 @@ func FuzzValidJSONText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return // not JSON: the decoder refuses it before validJSONText matters
+			return // not JSON: the decoder refuses it before Valid matters
 		}
 		decoded := countReplacements(v)
 		spelled := spelledReplacements(raw)
-		valid := validJSONText(raw)
+		valid := Valid(raw)
 		if valid && decoded != spelled {
-			t.Fatalf("validJSONText(%q) = true, but decoding made %d U+FFFD of %d spelled", raw, decoded, spelled)
+			t.Fatalf("Valid(%q) = true, but decoding made %d U+FFFD of %d spelled", raw, decoded, spelled)
 		}
 		if !valid && decoded <= spelled {
-			t.Fatalf("validJSONText(%q) = false, but decoding replaced nothing", raw)
+			t.Fatalf("Valid(%q) = false, but decoding replaced nothing", raw)
 		}
 	})
 }

@@ -11,30 +11,6 @@ import (
 	"github.com/hkloudou/lake/v2/merge"
 )
 
-// MergeScript merges with a registered JavaScript function: the delta's
-// WriteRequest.Script names it. The function is
-//
-//	function merge(current, value, ctx) { return ... }
-//
-// where current is the field's value before the delta (undefined if absent),
-// value is the delta's value and ctx is {catalog, field, version}. Returning
-// undefined removes the field. See PutScript.
-const MergeScript = merge.ScriptType
-
-var (
-	// ErrInvalidScript: PutScript was given a script that does not compile or
-	// does not define function merge, or a name outside [A-Za-z0-9_.-]{1,64};
-	// or a write names a script without MergeScript.
-	ErrInvalidScript = merge.ErrInvalidScript
-	// ErrScriptNotFound: a write or GetScript names a script that is not
-	// registered.
-	ErrScriptNotFound = errors.New("merge script not registered")
-	// ErrScriptFailed: a merge script threw, ran past its time limit or
-	// returned something that is not JSON. A read skips such a delta and
-	// reports it in ReadResult.Skipped; with ReadRequest.Strict it fails.
-	ErrScriptFailed = merge.ErrScriptFailed
-)
-
 // ScriptInfo describes a registered merge script.
 type ScriptInfo struct {
 	Name string
