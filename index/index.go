@@ -1,20 +1,48 @@
 // Package index is Lake's meta store: per catalog, the ordered delta log, the
-// version allocator and the latest-snapshot pointer; per lake, the config.
-// It holds small pointers only, never document bodies, and it is the
-// authority on order: a delta exists once its entry is committed here.
+// version allocator and the latest-snapshot pointer; per lake, the config and
+// the merge scripts. It holds small pointers only, never document bodies,
+// and it is the authority on order: a delta exists once its entry is
+// committed here.
 //
-// One interface (Index), one file per engine, the engine chosen by the meta
-// URL's scheme (Open). redis.go is the Redis engine; its Lua scripts live in
-// lua_scripts.go. bolt.go is the embedded engine ("file://DIR"): one bbolt
-// file owned by one process, for a single-process lake without a server.
-// Both engines store a delta as the same encoded entry (member.go) and pass
-// the same conformance tests (conformance_test.go).
+// Index is three small interfaces that every engine implements together:
+// Log (commits, reads, snapshot pointers), ScriptStore (merge scripts, the
+// JavaScript of MergeScript deltas) and ConfigStore (the config and the lake
+// ID). Engines may have capabilities beyond it, each a small interface of
+// its own: SafetyChecker (a Redis that can lose data), Embedded (a lake in
+// one local directory) and Wiper (erase a key prefix). The engine is chosen
+// by the meta URL's scheme (Open). In this package "script" always means a
+// merge script; the Redis engine's server-side code is "Lua".
+//
+// The files, one job each:
+//
+//	index.go          the interfaces, the types they speak, errors, Open
+//	batch.go          group commit: concurrent calls into batches
+//	member.go         the encoded log entry both engines store
+//	redact.go         meta URLs with their passwords hidden
+//	redis.go          the Redis engine: opening, the key layout, config and merge-script stores
+//	redis_log.go      its log: commit and read batches, snapshots, removals, listing
+//	redis_retry.go    its retries of transient replies, and ErrUnavailable
+//	redis_safety.go   its SafetyChecker: settings that lose data
+//	redis_wipe.go     its Wiper: SCAN and UNLINK of a key prefix on every primary
+//	lua.go, lua/      its Lua (commit.lua, read.lua, save_snapshot.lua, remove.lua)
+//	bolt.go           the embedded engine ("file://DIR"): the file layout, opening, the guard, Wipe
+//	bolt_log.go       its log: commit batches in one transaction, reads, snapshots, removals
+//	bolt_store.go     its config and merge-script stores, the lake ID, the counts
+//	bolt_format.go    its sealed values (CRC-32C) and encoded heads
+//	bolt_pages.go     the page check before bbolt maps a file
+//	bolt_verify.go    the check of every value at Open
+//	bolt_lock_*.go    the file lock that makes one process the owner
+//
+// The embedded engine is one bbolt file owned by one process, for a
+// single-process lake without a server. Both engines store a delta as the
+// same encoded entry (member.go) and pass the same conformance tests
+// (conformance_test.go).
 //
 // The Redis engine uses rueidis rather than go-redis: it pipelines concurrent
 // commands from many goroutines onto a few connections automatically, and it
 // speaks to Redis Cluster through the same Client. On top of that, both
 // engines group concurrent commits (and the Redis engine concurrent reads)
-// into one script call or one transaction per batch (batch.go): a Lua call
+// into one Lua call or one transaction per batch (batch.go): a Lua call
 // costs Redis far more than the pipelining saves, so the calls themselves
 // must be fewer.
 package index
@@ -23,6 +51,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 )
@@ -111,21 +140,34 @@ func (h Head) Lineage() Lineage { return Lineage{Epoch: h.Epoch, Removals: h.Rem
 // a document in memory is cheaper than loading a snapshot.
 const MaxCatchUp = 64
 
-// Index is the meta store. Implementations are safe for concurrent use.
+// Index is the meta store: a catalog log, a merge-script store and a config
+// store in one engine. Implementations are safe for concurrent use.
 type Index interface {
+	Log
+	ScriptStore
+	ConfigStore
+	// Close releases the engine's connections (or its file).
+	io.Closer
+}
+
+// Log is the part of the meta store that orders deltas: per catalog, the
+// delta log, the version allocator and the latest-snapshot pointer.
+type Log interface {
 	// Commit allocates the catalog's next version and appends d to its log,
 	// atomically, and returns the version. d.Version is ignored. Committing
 	// the same delta (same ID) again returns its first version and changes
-	// nothing, so a commit may be retried when its outcome is unknown.
+	// nothing, so a commit may be retried when its outcome is unknown. A
+	// version past MaxVersion is ErrVersionOverflow (nothing committed).
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
 	// Read returns, in one atomic step, the catalog's head (with Pending
 	// and From) and its deltas with version > head.From, in version order.
 	// From is `after` when after >= the snapshot version, or when after > 0
 	// and at most MaxCatchUp deltas lie between after and the snapshot;
 	// otherwise it is the snapshot version.
-	// A catalog that does not exist has a zero Head and no deltas.
+	// A catalog that does not exist has a zero Head and no deltas (no error).
 	Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error)
-	// Log returns the deltas with after < version <= upTo in version order.
+	// Log returns the deltas with after < version <= upTo in version order;
+	// a catalog that does not exist has none (no error).
 	// It is the fallback when a snapshot cannot be used.
 	Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error)
 	// SaveSnapshot moves the catalog's snapshot pointer to p if p.Version is
@@ -135,18 +177,22 @@ type Index interface {
 	SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer, basis Lineage) (bool, error)
 	// Remove takes the entry with this version and ID out of the catalog's
 	// log and counts the removal in the head (Head.Removals), in one atomic
-	// step, and reports whether the entry was there. It is the repair of an
-	// entry whose body is lost; it never changes a snapshot.
+	// step, and reports whether the entry was there (a missing entry is
+	// false, not an error). It is the repair of an entry whose body is
+	// lost; it never changes a snapshot.
 	Remove(ctx context.Context, catalog string, version int64, id string) (bool, error)
-	// LakeID returns the lake's identity: a random ID stored beside the
-	// config, created by the first call on an empty meta store. A meta
-	// store that lost its data answers with a new one.
-	LakeID(ctx context.Context) (string, error)
 	// Catalogs lists up to limit catalogs whose names sort after `after`
-	// (byte order), with their last versions. The listing is updated beside
-	// the commit, not inside it: it may include a catalog whose first commit
-	// failed (at version 0), never omit one with a committed delta.
+	// (byte order), with their last versions; none left is an empty list.
+	// The listing is updated beside the commit, not inside it: it may
+	// include a catalog whose first commit failed (at version 0), never
+	// omit one with a committed delta.
 	Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error)
+}
+
+// ScriptStore keeps the lake's merge scripts (the JavaScript of
+// MergeScript deltas): immutable sources by hash, and names that point at
+// one of them.
+type ScriptStore interface {
 	// PutScript stores a merge script's source under its hash (sources are
 	// immutable and never deleted, so old deltas always find theirs) and
 	// then points name at that hash.
@@ -155,17 +201,43 @@ type Index interface {
 	ScriptHash(ctx context.Context, name string) (string, error)
 	// ScriptSource returns the source stored under hash, or ErrNotFound.
 	ScriptSource(ctx context.Context, hash string) (string, error)
-	// Scripts returns every registered name with the hash it points at.
+	// Scripts returns every registered name with the hash it points at
+	// (an empty map when there are none).
 	Scripts(ctx context.Context) (map[string]string, error)
 	// DeleteScript removes name (the source stays for the deltas that use
 	// it). A missing name is not an error.
 	DeleteScript(ctx context.Context, name string) error
+}
+
+// ConfigStore keeps the lake's config and identity.
+type ConfigStore interface {
 	// LoadConfig returns the stored lake config, or ErrNotFound.
 	LoadConfig(ctx context.Context) ([]byte, error)
 	// StoreConfig replaces the stored lake config.
 	StoreConfig(ctx context.Context, data []byte) error
-	// Close releases the engine's connections.
-	Close() error
+	// LakeID returns the lake's identity: a random ID stored beside the
+	// config, created by the first call on an empty meta store (so never
+	// ErrNotFound). A meta store that lost its data answers with a new one.
+	LakeID(ctx context.Context) (string, error)
+}
+
+// Embedded is implemented by an engine that keeps the lake in one local
+// directory (file://). Dir is that directory; a lake without a config keeps
+// its bodies beside the meta store there.
+type Embedded interface {
+	Dir() string
+}
+
+// Wiper is implemented by engines that can erase a namespace: Wipe removes
+// every key under the engine's Options.KeyPrefix (the config, the lake ID,
+// merge scripts, every catalog), and nothing else. The engine stays open
+// and works on the empty namespace afterwards. An empty KeyPrefix is
+// refused with ErrNoKeyPrefix: Redis keys without a prefix share the
+// server's whole keyspace. Wipe is for a namespace no other client is
+// using (a benchmark's, a test's): a client writing meanwhile may leave
+// keys behind.
+type Wiper interface {
+	Wipe(ctx context.Context) error
 }
 
 var (
@@ -189,6 +261,9 @@ var (
 	// ErrLocked means a file:// meta store is open in another process (or
 	// another Open in this one): one owner at a time.
 	ErrLocked = errors.New("index: meta store is locked by another process")
+	// ErrNoKeyPrefix means Wipe was called on an engine opened without a
+	// KeyPrefix; nothing was removed.
+	ErrNoKeyPrefix = errors.New("index: wipe needs a key prefix")
 )
 
 // Warning is a setting of the meta store's server that puts acknowledged
@@ -205,9 +280,11 @@ type Warning struct {
 func (w Warning) String() string { return w.Setting + "=" + w.Value + ": " + w.Risk }
 
 // SafetyChecker is implemented by engines whose server can be set up to
-// lose data. Warnings returns what is unsafe now (none: an empty slice); a
-// setting it cannot read (CONFIG disabled) is itself a Warning.
+// lose data (Redis).
 type SafetyChecker interface {
+	// Warnings returns what is unsafe now (none: an empty slice); a setting
+	// it cannot read (CONFIG disabled) is itself a Warning. A server that
+	// cannot be reached is ErrUnavailable.
 	Warnings(ctx context.Context) ([]Warning, error)
 }
 
@@ -249,7 +326,7 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 		}
 		return openRedis(ctx, metaURL, opts)
 	case "file":
-		dir := strings.TrimPrefix(metaURL, "file://")
+		dir, _ := EmbeddedDir(metaURL)
 		if dir == "" {
 			return nil, fmt.Errorf("%w: %q names no directory (want file:///abs/dir or file://rel/dir)", ErrInvalidURL, metaURL)
 		}
@@ -260,4 +337,14 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 		return nil, fmt.Errorf("%w: unknown scheme in %q (want redis://, rediss://, unix://, host:port or file://)",
 			ErrInvalidURL, RedactURL(metaURL))
 	}
+}
+
+// EmbeddedDir reports whether metaURL names the embedded engine (file://)
+// and returns the directory it names, as Open reads it: everything after
+// "file://", not percent-decoded ("" for a bare "file://", which Open
+// refuses). It only parses: it neither opens nor creates anything, so a
+// caller can tell an embedded lake (and find DIR/meta.db) without opening
+// it. An opened index says the same through Embedded.
+func EmbeddedDir(metaURL string) (dir string, ok bool) {
+	return strings.CutPrefix(metaURL, "file://")
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/redis/rueidis"
 )
 
-var _ SafetyChecker = (*redisIndex)(nil)
-
 // The Redis settings Warnings reads, one CONFIG GET each (Redis 6.2 takes
 // one parameter per CONFIG GET).
 var safetySettings = []string{"maxmemory-policy", "appendonly", "appendfsync", "save"}
@@ -21,27 +19,11 @@ var safetySettings = []string{"maxmemory-policy", "appendonly", "appendfsync", "
 // that refuses CONFIG (managed Redis often renames it) gives one Warning
 // saying so; a server that cannot be reached is an error (ErrUnavailable).
 func (r *redisIndex) Warnings(ctx context.Context) ([]Warning, error) {
-	nodes := r.client.Nodes()
-	addrs := make([]string, 0, len(nodes))
-	for addr := range nodes {
-		addrs = append(addrs, addr)
-	}
-	slices.Sort(addrs)
 	warnings := []Warning{}
-	for _, addr := range addrs {
-		node := nodes[addr]
-		if r.cluster {
-			primary, err := isPrimary(ctx, node)
-			if err != nil {
-				return nil, classify(fmt.Errorf("role of Redis node %s: %w", addr, err))
-			}
-			if !primary {
-				continue
-			}
-		}
+	err := r.forEachPrimary(ctx, func(addr string, node rueidis.Client) error {
 		found, err := nodeWarnings(ctx, node)
 		if err != nil {
-			return nil, classify(fmt.Errorf("Redis node %s: %w", addr, err))
+			return classify(fmt.Errorf("Redis node %s: %w", addr, err))
 		}
 		for _, w := range found {
 			if r.cluster {
@@ -49,8 +31,40 @@ func (r *redisIndex) Warnings(ctx context.Context) ([]Warning, error) {
 			}
 			warnings = append(warnings, w)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return warnings, nil
+}
+
+// forEachPrimary runs fn on every node that holds keys, in address order:
+// the server of a standalone Redis, each primary of a cluster (Warnings
+// and Wipe). It stops at fn's first error.
+func (r *redisIndex) forEachPrimary(ctx context.Context, fn func(addr string, node rueidis.Client) error) error {
+	nodes := r.client.Nodes()
+	addrs := make([]string, 0, len(nodes))
+	for addr := range nodes {
+		addrs = append(addrs, addr)
+	}
+	slices.Sort(addrs)
+	for _, addr := range addrs {
+		node := nodes[addr]
+		if r.cluster {
+			primary, err := isPrimary(ctx, node)
+			if err != nil {
+				return classify(fmt.Errorf("role of Redis node %s: %w", addr, err))
+			}
+			if !primary {
+				continue
+			}
+		}
+		if err := fn(addr, node); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // isPrimary asks a cluster node for its ROLE. A node that refuses ROLE is

@@ -1,0 +1,43 @@
+package index
+
+import (
+	_ "embed"
+
+	"github.com/redis/rueidis"
+)
+
+// The Redis engine's Lua, one file per call under lua/, each with its KEYS,
+// ARGV and reply described at its top. (In this package "script" means a
+// merge script, the JavaScript a lake stores; the Redis side is "Lua".)
+//
+// Redis Lua turns numbers into strings with "%.14g", which would round a
+// 16-digit version; every number that goes back to Redis is formatted with
+// string.format('%d') instead. Versions stay below 2^53, where a Lua double
+// is exact.
+var (
+	// luaCommitSource allocates versions and appends a batch of deltas to
+	// one or more catalogs' logs (group commit); a retried member keeps
+	// its first version.
+	//go:embed lua/commit.lua
+	luaCommitSource string
+	// luaReadSource reads a batch of catalogs: each one's head, its pending
+	// count and its log entries after the snapshot (or the caller's after).
+	//go:embed lua/read.lua
+	luaReadSource string
+	// luaSaveSnapshotSource moves a snapshot pointer forward only, and only
+	// under the lineage it was folded under.
+	//go:embed lua/save_snapshot.lua
+	luaSaveSnapshotSource string
+	// luaRemoveSource takes one entry out of a log and counts the removal
+	// in the head.
+	//go:embed lua/remove.lua
+	luaRemoveSource string
+)
+
+var (
+	// Commits are idempotent (see Delta.ID), so rueidis may retry them.
+	luaCommit       = rueidis.NewLuaScriptRetryable(luaCommitSource)
+	luaRead         = rueidis.NewLuaScriptReadOnly(luaReadSource)
+	luaSaveSnapshot = rueidis.NewLuaScript(luaSaveSnapshotSource)
+	luaRemove       = rueidis.NewLuaScript(luaRemoveSource)
+)

@@ -1,0 +1,330 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+// The Redis engine's log: commits and reads in batches (one Lua call each),
+// the log range, snapshot pointers, removals and the catalog listing.
+
+// commitRequest is one delta waiting in a commit batch.
+type commitRequest struct{ catalog, member string }
+
+func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
+	if d.ID == "" {
+		return 0, errors.New("index: commit of a delta without an ID")
+	}
+	// The listing is a separate key (another cluster slot), so it is written
+	// before the commit: it can name a catalog whose commit then failed, but
+	// never misses a committed one.
+	if _, ok := r.listed.Load(catalog); !ok {
+		cmd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember().ScoreMember(0, catalog).Build()
+		if err := r.do(ctx, cmd).Error(); err != nil {
+			return 0, classify(fmt.Errorf("list catalog %q: %w", catalog, err))
+		}
+		r.listed.Store(catalog, true)
+	}
+	// A batch meets an unavailable server once; the caller, whose deadline
+	// the batch does not know, sends the delta again while it may wait.
+	var version int64
+	err := retryTransient(ctx, func() (err error) {
+		version, err = r.commits.do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: encodeMember(d)})
+		return err
+	})
+	return version, err
+}
+
+// slot is the batch group of a catalog: its cluster slot, since one Lua
+// call may only touch keys of one slot; a standalone Redis takes every
+// catalog in one call.
+func (r *redisIndex) slot(catalog string) uint16 {
+	if !r.cluster {
+		return 0
+	}
+	cmd := r.client.B().Get().Key(r.catalogKeys(catalog)[0]).Build()
+	return cmd.Slot()
+}
+
+// commitBatch commits a batch in one Lua call (commit.lua): the catalogs in
+// order of first appearance, each with its deltas in the order they arrived.
+func (r *redisIndex) commitBatch(ctx context.Context, calls []*call[commitRequest, int64]) {
+	ordered := groupByCatalog(calls)
+	keys := make([]string, 0, 2*len(ordered))
+	args := make([]string, 0, 2*len(ordered))
+	for i := 0; i < len(ordered); {
+		catalog := ordered[i].req.catalog
+		n := 1
+		for i+n < len(ordered) && ordered[i+n].req.catalog == catalog {
+			n++
+		}
+		keys = append(keys, r.catalogKeys(catalog)...)
+		args = append(args, strconv.Itoa(n))
+		for _, c := range ordered[i : i+n] {
+			args = append(args, c.req.member)
+		}
+		i += n
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	versions, err := luaCommit.Exec(ctx, r.client, keys, args).AsIntSlice()
+	settleCommits(ordered, versions, classify(err))
+}
+
+// groupByCatalog returns calls with each catalog's together: the catalogs in
+// order of first appearance, each one's calls in the order they arrived.
+func groupByCatalog(calls []*call[commitRequest, int64]) []*call[commitRequest, int64] {
+	var catalogs []string
+	byCatalog := make(map[string][]*call[commitRequest, int64])
+	for _, c := range calls {
+		if _, ok := byCatalog[c.req.catalog]; !ok {
+			catalogs = append(catalogs, c.req.catalog)
+		}
+		byCatalog[c.req.catalog] = append(byCatalog[c.req.catalog], c)
+	}
+	ordered := make([]*call[commitRequest, int64], 0, len(calls))
+	for _, catalog := range catalogs {
+		ordered = append(ordered, byCatalog[catalog]...)
+	}
+	return ordered
+}
+
+// settleCommits hands each call of a commit batch (in the order commitBatch
+// sent them) its answer from commit.lua's reply: its version, or
+// ErrVersionOverflow for that call alone when the version is -1. err (the
+// call failed) goes to every call, and so does ErrCorrupt when the reply
+// does not hold one version per call: then no version can be trusted.
+func settleCommits(ordered []*call[commitRequest, int64], versions []int64, err error) {
+	if err == nil && len(versions) != len(ordered) {
+		err = fmt.Errorf("%w: commit returned %d versions for %d deltas", ErrCorrupt, len(versions), len(ordered))
+	}
+	for i, c := range ordered {
+		switch {
+		case err != nil:
+			c.err = fmt.Errorf("commit to %q: %w", c.req.catalog, err)
+		case versions[i] < 0:
+			c.err = fmt.Errorf("%w: %q", ErrVersionOverflow, c.req.catalog)
+		default:
+			c.res = versions[i]
+		}
+	}
+}
+
+func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Head, []Delta, error) {
+	// Lua's %d would wrap a larger number to a negative one.
+	after = min(max(after, 0), MaxVersion)
+	var res readResult
+	err := retryTransient(ctx, func() (err error) {
+		res, err = r.reads.do(ctx, r.slot(catalog), readRequest{catalog: catalog, after: after})
+		return err
+	})
+	return res.head, res.deltas, err
+}
+
+// readRequest is one read waiting in a read batch; readResult its answer.
+type (
+	readRequest struct {
+		catalog string
+		after   int64
+	}
+	readResult struct {
+		head   Head
+		deltas []Delta
+	}
+)
+
+// readBatch runs a batch of reads in one Lua call (read.lua). Reads of the same
+// catalog after the same version (many readers of one hot document) share
+// one entry of the call.
+func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, readResult]) {
+	var reads []readRequest // distinct requests, in order
+	entry := make([]int, len(calls))
+	seen := make(map[readRequest]int, len(calls))
+	for i, c := range calls {
+		n, ok := seen[c.req]
+		if !ok {
+			n = len(reads)
+			seen[c.req] = n
+			reads = append(reads, c.req)
+		}
+		entry[i] = n
+	}
+	keys := make([]string, 0, 2*len(reads))
+	args := append(make([]string, 0, 1+len(reads)), strconv.Itoa(MaxCatchUp))
+	for _, req := range reads {
+		keys = append(keys, r.catalogKeys(req.catalog)...)
+		args = append(args, strconv.FormatInt(req.after, 10))
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	replies, err := luaRead.Exec(ctx, r.client, keys, args).ToArray()
+	if err != nil {
+		err = classify(err)
+	} else if len(replies) != len(reads) {
+		err = fmt.Errorf("%w: read returned %d results for %d reads", ErrCorrupt, len(replies), len(reads))
+	}
+	answered := make([]bool, len(reads))
+	for i, c := range calls {
+		n := entry[i]
+		switch {
+		case err != nil:
+			c.err = err
+		case answered[n]:
+			// A repeated read: the same answer in a slice of its own.
+			first := calls[slices.Index(entry, n)]
+			c.res, c.err = first.res, first.err
+			c.res.deltas = slices.Clone(c.res.deltas)
+		default:
+			c.res.head, c.res.deltas, c.err = parseRead(replies[n])
+		}
+		answered[n] = true
+	}
+	for _, c := range calls {
+		if c.err != nil {
+			c.err = fmt.Errorf("read %q: %w", c.req.catalog, c.err)
+		}
+	}
+}
+
+// parseRead decodes one read's part of a read.lua reply.
+func parseRead(msg rueidis.RedisMessage) (Head, []Delta, error) {
+	reply, err := msg.ToArray()
+	if err != nil || len(reply) != 8 {
+		return Head{}, nil, fmt.Errorf("%w: unexpected reply %v (%v)", ErrCorrupt, msg, err)
+	}
+	var head Head
+	var fields [6]string
+	for i, part := range []int{0, 1, 2, 5, 6, 7} {
+		if fields[i], err = reply[part].ToString(); err != nil {
+			return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	for i, dst := range []*int64{&head.Version, &head.Snapshot.Version, nil, &head.From, &head.Epoch, &head.Removals} {
+		if dst == nil {
+			continue
+		}
+		if *dst, err = parseVersion(fields[i]); err != nil {
+			return Head{}, nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)
+		}
+	}
+	head.Snapshot.Key = fields[2]
+	if head.Pending, err = reply[4].AsInt64(); err != nil {
+		return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	log, err := reply[3].AsZScores()
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	deltas, err := decodeLog(log)
+	if err != nil {
+		return Head{}, nil, err
+	}
+	return head, deltas, nil
+}
+
+func (r *redisIndex) Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error) {
+	after, upTo = min(max(after, 0), MaxVersion), min(max(upTo, 0), MaxVersion)
+	cmd := r.client.B().Zrangebyscore().Key(r.catalogKeys(catalog)[1]).
+		Min("(" + strconv.FormatInt(after, 10)).Max(strconv.FormatInt(upTo, 10)).Withscores().Build()
+	log, err := r.do(ctx, cmd).AsZScores()
+	if err != nil {
+		return nil, classify(fmt.Errorf("log of %q: %w", catalog, err))
+	}
+	deltas, err := decodeLog(log)
+	if err != nil {
+		return nil, fmt.Errorf("log of %q: %w", catalog, err)
+	}
+	return deltas, nil
+}
+
+func (r *redisIndex) SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer, basis Lineage) (bool, error) {
+	keys := r.catalogKeys(catalog)[:1]
+	args := []string{strconv.FormatInt(p.Version, 10), p.Key, strconv.FormatInt(basis.Epoch, 10), strconv.FormatInt(basis.Removals, 10)}
+	moved, err := retryResult(ctx, func() rueidis.RedisResult { return luaSaveSnapshot.Exec(ctx, r.client, keys, args) }).AsInt64()
+	if err != nil {
+		if strings.Contains(err.Error(), "ahead of the log") {
+			return false, fmt.Errorf("%w: %q at version %d", ErrInvalidSnapshot, catalog, p.Version)
+		}
+		return false, classify(fmt.Errorf("save snapshot of %q: %w", catalog, err))
+	}
+	return moved == 1, nil
+}
+
+func (r *redisIndex) Remove(ctx context.Context, catalog string, version int64, id string) (bool, error) {
+	if version <= 0 || version > MaxVersion || id == "" {
+		return false, nil
+	}
+	args := []string{strconv.FormatInt(version, 10), url.QueryEscape(id)}
+	removed, err := retryResult(ctx, func() rueidis.RedisResult { return luaRemove.Exec(ctx, r.client, r.catalogKeys(catalog), args) }).AsInt64()
+	if err != nil {
+		return false, classify(fmt.Errorf("remove version %d of %q: %w", version, catalog, err))
+	}
+	return removed == 1, nil
+}
+
+func (r *redisIndex) Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	from := "-"
+	if after != "" {
+		from = "(" + after
+	}
+	names, err := r.do(ctx, r.client.B().Zrangebylex().Key(r.catalogsKey()).Min(from).Max("+").Limit(0, int64(limit)).Build()).AsStrSlice()
+	if err != nil {
+		return nil, classify(fmt.Errorf("list catalogs: %w", err))
+	}
+	cmds := make(rueidis.Commands, len(names))
+	for i, name := range names {
+		cmds[i] = r.client.B().Hget().Key(r.catalogKeys(name)[0]).Field("version").Build()
+	}
+	list := make([]CatalogInfo, len(names))
+	for i, res := range r.client.DoMulti(ctx, cmds...) {
+		list[i].Name = names[i]
+		v, err := res.ToString()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, classify(fmt.Errorf("list catalogs: %w", err))
+		}
+		if list[i].Version, err = parseVersion(v); err != nil {
+			return nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, names[i], err)
+		}
+	}
+	return list, nil
+}
+
+// decodeLog turns [(member, score) ...] into deltas.
+func decodeLog(log []rueidis.ZScore) ([]Delta, error) {
+	deltas := make([]Delta, len(log))
+	for i, entry := range log {
+		if entry.Score < 0 || entry.Score > MaxVersion || entry.Score != float64(int64(entry.Score)) {
+			return nil, fmt.Errorf("%w: score %v of %q is not a version", ErrCorrupt, entry.Score, entry.Member)
+		}
+		d, err := decodeMember(entry.Member, int64(entry.Score))
+		if err != nil {
+			return nil, err
+		}
+		deltas[i] = d
+	}
+	return deltas, nil
+}
+
+// parseVersion reads a version stored as a decimal integer.
+func parseVersion(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > MaxVersion {
+		return 0, fmt.Errorf("version %q is not an integer in [0, 2^53)", s)
+	}
+	return v, nil
+}
+
+// classify marks errors that mean "could not talk to Redis" with
