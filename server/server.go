@@ -30,7 +30,8 @@
 // Code* constants. The files: server.go (routes, the document routes),
 // guard.go (Host, Origin, CORS, Content-Type), auth.go (tokens),
 // errors.go, config.go, scripts.go, check.go (repairs), health.go,
-// metrics.go, input.go (raw JSON text checks).
+// metrics.go. Raw JSON text is checked by internal/jsontext, which the
+// library shares.
 package server
 
 import (
