@@ -23,63 +23,76 @@ Without --limit, lists every catalog (fetched in pages).`,
 			`lake catalogs --after users --limit 10`,
 			`lake catalogs --json`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			after := fs.String("after", "", "list the catalogs whose names sort after `NAME`")
-			limit := fs.Int("limit", 0, "list at most `N` catalogs (0: all)")
-			asJSON := fs.Bool("json", false, `print one JSON document, {"catalogs":[{"name":...,"version":...}]}`)
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
-					return err
-				}
-				if *limit < 0 {
-					return usagef("--limit %d: want a number >= 0", *limit)
-				}
-				client := a.open()
-				defer closeClient(a, client)
-				// JSON output is printed whole at the end; the table is
-				// printed page by page.
-				all := []catalogJSON{}
-				header := !*asJSON // printed with the first page, so a failure prints no table
-				cursor, left := *after, *limit
-				for {
-					page := server.MaxListLimit
-					if *limit > 0 {
-						page = min(page, left)
-					}
-					list, err := client.Catalogs(ctx, cursor, page)
-					if err != nil {
-						return err
-					}
-					if *asJSON {
-						for _, c := range list {
-							all = append(all, catalogJSON{Name: c.Name, Version: c.Version})
-						}
-					} else {
-						if header {
-							fmt.Fprintln(a.stdout, "CATALOG\tVERSION")
-							header = false
-						}
-						for _, c := range list {
-							fmt.Fprintf(a.stdout, "%s\t%d\n", c.Name, c.Version)
-						}
-					}
-					left -= len(list)
-					if len(list) < page || (*limit > 0 && left <= 0) {
-						break
-					}
-					cursor = list[len(list)-1].Name
-				}
-				if *asJSON {
-					out, err := json.Marshal(catalogsJSON{Catalogs: all})
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(a.stdout, string(out))
-				}
-				return nil
-			}
-		},
+		setup: setupCatalogs,
 	})
+}
+
+// catalogsOptions are the flags of lake catalogs.
+type catalogsOptions struct {
+	after  string // list the names after this one
+	limit  int    // 0: all
+	asJSON bool
+}
+
+func setupCatalogs(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	var o catalogsOptions
+	fs.StringVar(&o.after, "after", "", "list the catalogs whose names sort after `NAME`")
+	fs.IntVar(&o.limit, "limit", 0, "list at most `N` catalogs (0: all)")
+	fs.BoolVar(&o.asJSON, "json", false, `print one JSON document, {"catalogs":[{"name":...,"version":...}]}`)
+	return func(ctx context.Context, args []string) error { return runCatalogs(ctx, a, o, args) }
+}
+
+// runCatalogs lists the catalogs page by page: the table is printed as the
+// pages come, the JSON document whole at the end.
+func runCatalogs(ctx context.Context, a *app, o catalogsOptions, args []string) error {
+	if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	if o.limit < 0 {
+		return usagef("--limit %d: want a number >= 0", o.limit)
+	}
+	client := a.open()
+	defer closeClient(a, client)
+	all := []catalogJSON{}
+	header := !o.asJSON // printed with the first page, so a failure prints no table
+	cursor, left := o.after, o.limit
+	for {
+		page := server.MaxListLimit
+		if o.limit > 0 {
+			page = min(page, left)
+		}
+		list, err := client.Catalogs(ctx, cursor, page)
+		if err != nil {
+			return err
+		}
+		if o.asJSON {
+			for _, c := range list {
+				all = append(all, catalogJSON{Name: c.Name, Version: c.Version})
+			}
+		} else {
+			if header {
+				fmt.Fprintln(a.stdout, "CATALOG\tVERSION")
+				header = false
+			}
+			for _, c := range list {
+				fmt.Fprintf(a.stdout, "%s\t%d\n", c.Name, c.Version)
+			}
+		}
+		left -= len(list)
+		if len(list) < page || (o.limit > 0 && left <= 0) {
+			break
+		}
+		cursor = list[len(list)-1].Name
+	}
+	if !o.asJSON {
+		return nil
+	}
+	out, err := json.Marshal(catalogsJSON{Catalogs: all})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, string(out))
+	return nil
 }
 
 // catalogsJSON is the --json output, the shape of GET /v1/catalogs without

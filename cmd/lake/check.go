@@ -47,46 +47,57 @@ problems remain.`,
 			`lake check --all --repair`,
 			`lake --meta redis://localhost:6379 check --all --json`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			all := fs.Bool("all", false, "check every catalog")
-			repair := fs.Bool("repair", false, "remove the log entries whose bodies are missing or broken")
-			asJSON := fs.Bool("json", false, "print one JSON document")
-			return func(ctx context.Context, args []string) error {
-				if *all {
-					if err := wantArgs(args, 0, 0, "no CATALOG with --all"); err != nil {
-						return err
-					}
-				} else if err := wantArgs(args, 1, 1, "CATALOG or --all"); err != nil {
-					return err
-				}
-				if !*all {
-					if err := lake.ValidateCatalog(args[0]); err != nil {
-						return err
-					}
-				}
-				client := a.open()
-				defer closeClient(a, client)
-				var (
-					report *lake.CheckReport
-					err    error
-				)
-				if *all {
-					report, err = client.CheckAll(ctx, lake.CheckOptions{})
-				} else {
-					report, err = client.Check(ctx, args[0], lake.CheckOptions{})
-				}
-				if err != nil {
-					if report != nil && len(report.Problems) > 0 && !*asJSON {
-						// What was found before the failure is still worth
-						// seeing.
-						printProblems(a.stdout, report)
-					}
-					return err
-				}
-				return checkOutput(ctx, a, client, report, *repair, *asJSON)
-			}
-		},
+		setup: setupCheck,
 	})
+}
+
+// checkOptions are the flags of lake check.
+type checkOptions struct {
+	all, repair, asJSON bool
+}
+
+func setupCheck(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	var o checkOptions
+	fs.BoolVar(&o.all, "all", false, "check every catalog")
+	fs.BoolVar(&o.repair, "repair", false, "remove the log entries whose bodies are missing or broken")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON document")
+	return func(ctx context.Context, args []string) error { return runCheck(ctx, a, o, args) }
+}
+
+// runCheck checks the catalog args[0], or every catalog with --all, then
+// prints (and with --repair removes) what it found.
+func runCheck(ctx context.Context, a *app, o checkOptions, args []string) error {
+	if o.all {
+		if err := wantArgs(args, 0, 0, "no CATALOG with --all"); err != nil {
+			return err
+		}
+	} else if err := wantArgs(args, 1, 1, "CATALOG or --all"); err != nil {
+		return err
+	}
+	if !o.all {
+		if err := lake.ValidateCatalog(args[0]); err != nil {
+			return err
+		}
+	}
+	client := a.open()
+	defer closeClient(a, client)
+	var (
+		report *lake.CheckReport
+		err    error
+	)
+	if o.all {
+		report, err = client.CheckAll(ctx, lake.CheckOptions{})
+	} else {
+		report, err = client.Check(ctx, args[0], lake.CheckOptions{})
+	}
+	if err != nil {
+		if report != nil && len(report.Problems) > 0 && !o.asJSON {
+			// What was found before the failure is still worth seeing.
+			printProblems(a.stdout, report)
+		}
+		return err
+	}
+	return checkOutput(ctx, a, client, report, o.repair, o.asJSON)
 }
 
 // removableProblem reports whether --repair takes the problem's log entry

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 
 	lake "github.com/hkloudou/lake/v2"
 )
@@ -24,53 +25,73 @@ the fold's details go to stderr.`,
 			`lake read users --pretty`,
 			`lake read users --snap --verbose`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			snap := fs.Bool("snap", false, "save the folded document as a snapshot, so later reads start there")
-			strict := fs.Bool("strict", false, "fail (exit 1) instead of printing a document without the deltas that cannot apply")
-			verbose := fs.Bool("verbose", false, "print the version, snapshot and skipped deltas on stderr")
-			boolAlias(fs, verbose, "v", "verbose")
-			pretty := fs.Bool("pretty", false, "print the document indented, over several lines")
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 1, 1, "CATALOG"); err != nil {
-					return err
-				}
-				if err := lake.ValidateCatalog(args[0]); err != nil {
-					return err
-				}
-				client := a.open()
-				defer closeClient(a, client)
-				res, err := client.Read(ctx, readRequest(args[0], *snap, *strict))
-				if err != nil {
-					return err
-				}
-				if *pretty {
-					var out bytes.Buffer
-					if err := json.Indent(&out, res.Data, "", "  "); err != nil {
-						return fmt.Errorf("lake: read %q: indent the document: %w", args[0], err)
-					}
-					out.WriteByte('\n')
-					a.stdout.Write(out.Bytes())
-				} else {
-					fmt.Fprintln(a.stdout, res.Data)
-				}
-				if *verbose {
-					fmt.Fprintf(a.stderr, "version %d (snapshot %d + %d deltas", res.Version, res.Snapshot.Version, res.Snapshot.Deltas)
-					if res.Snapshot.Saved {
-						fmt.Fprintf(a.stderr, ", snapshot saved")
-					} else if res.Snapshot.SaveError != nil {
-						fmt.Fprintf(a.stderr, ", snapshot not saved: %v", res.Snapshot.SaveError)
-					}
-					fmt.Fprintln(a.stderr, ")")
-					for _, s := range res.Skipped {
-						fmt.Fprintf(a.stderr, "skipped version %d (field %q, merge %s): %s\n", s.Version, s.Field, s.Merge, s.Reason)
-					}
-				} else if n := len(res.Skipped); n > 0 {
-					fmt.Fprintf(a.stderr, "lake read: %d delta(s) could not apply and were skipped (--verbose lists them)\n", n)
-				}
-				return nil
-			}
-		},
+		setup: setupRead,
 	})
+}
+
+// readOptions are the flags of lake read.
+type readOptions struct {
+	snap, strict, verbose, pretty bool
+}
+
+func setupRead(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	var o readOptions
+	fs.BoolVar(&o.snap, "snap", false, "save the folded document as a snapshot, so later reads start there")
+	fs.BoolVar(&o.strict, "strict", false, "fail (exit 1) instead of printing a document without the deltas that cannot apply")
+	fs.BoolVar(&o.verbose, "verbose", false, "print the version, snapshot and skipped deltas on stderr")
+	boolAlias(fs, &o.verbose, "v", "verbose")
+	fs.BoolVar(&o.pretty, "pretty", false, "print the document indented, over several lines")
+	return func(ctx context.Context, args []string) error { return runRead(ctx, a, o, args) }
+}
+
+// runRead prints the document of the catalog args[0] on stdout, and what
+// the fold did on stderr.
+func runRead(ctx context.Context, a *app, o readOptions, args []string) error {
+	if err := wantArgs(args, 1, 1, "CATALOG"); err != nil {
+		return err
+	}
+	if err := lake.ValidateCatalog(args[0]); err != nil {
+		return err
+	}
+	client := a.open()
+	defer closeClient(a, client)
+	res, err := client.Read(ctx, readRequest(args[0], o.snap, o.strict))
+	if err != nil {
+		return err
+	}
+	if o.pretty {
+		var out bytes.Buffer
+		if err := json.Indent(&out, res.Data, "", "  "); err != nil {
+			return fmt.Errorf("lake: read %q: indent the document: %w", args[0], err)
+		}
+		out.WriteByte('\n')
+		a.stdout.Write(out.Bytes())
+	} else {
+		fmt.Fprintln(a.stdout, res.Data)
+	}
+	printReadDetails(a.stderr, res, o.verbose)
+	return nil
+}
+
+// printReadDetails prints the version, the snapshot and each skipped delta
+// when verbose, else only how many deltas were skipped, if any.
+func printReadDetails(w io.Writer, res *lake.ReadResult, verbose bool) {
+	if !verbose {
+		if n := len(res.Skipped); n > 0 {
+			fmt.Fprintf(w, "lake read: %d delta(s) could not apply and were skipped (--verbose lists them)\n", n)
+		}
+		return
+	}
+	fmt.Fprintf(w, "version %d (snapshot %d + %d deltas", res.Version, res.Snapshot.Version, res.Snapshot.Deltas)
+	if res.Snapshot.Saved {
+		fmt.Fprintf(w, ", snapshot saved")
+	} else if res.Snapshot.SaveError != nil {
+		fmt.Fprintf(w, ", snapshot not saved: %v", res.Snapshot.SaveError)
+	}
+	fmt.Fprintln(w, ")")
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "skipped version %d (field %q, merge %s): %s\n", s.Version, s.Field, s.Merge, s.Reason)
+	}
 }
 
 // readRequest builds the library request.

@@ -36,58 +36,47 @@ func init() {
 			`lake script delete counter`,
 			`lake write counters hits 5 --merge script --script counter`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			asJSON := fs.Bool("json", false, `list: print one JSON document, {"scripts":[{"name":...,"hash":...}]}`)
-			return func(ctx context.Context, args []string) error {
-				if len(args) == 0 {
-					return usagef("want put, get, list or delete")
-				}
-				sub, rest := args[0], args[1:]
-				if *asJSON && sub != "list" {
-					return usagef("--json goes with script list")
-				}
-				switch sub {
-				case "put":
-					if err := wantArgs(rest, 2, 2, "NAME and FILE (or -) after put"); err != nil {
-						return err
-					}
-					return scriptPut(ctx, a, rest[0], rest[1])
-				case "get":
-					if err := wantArgs(rest, 1, 1, "NAME after get"); err != nil {
-						return err
-					}
-					client := a.open()
-					defer closeClient(a, client)
-					info, err := client.GetScript(ctx, rest[0])
-					if err != nil {
-						return err
-					}
-					io.WriteString(a.stdout, info.Source)
-					if n := len(info.Source); n > 0 && info.Source[n-1] != '\n' {
-						fmt.Fprintln(a.stdout)
-					}
-					return nil
-				case "list":
-					if err := wantArgs(rest, 0, 0, "no argument after list"); err != nil {
-						return err
-					}
-					return scriptList(ctx, a, *asJSON)
-				case "delete":
-					if err := wantArgs(rest, 1, 1, "NAME after delete"); err != nil {
-						return err
-					}
-					client := a.open()
-					defer closeClient(a, client)
-					if err := client.DeleteScript(ctx, rest[0]); err != nil {
-						return err
-					}
-					fmt.Fprintf(a.stderr, "lake script: deleted %s\n", rest[0])
-					return nil
-				}
-				return usagef("unknown script command %q: want put, get, list or delete", sub)
-			}
-		},
+		setup: setupScript,
 	})
+}
+
+func setupScript(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	asJSON := fs.Bool("json", false, `list: print one JSON document, {"scripts":[{"name":...,"hash":...}]}`)
+	return func(ctx context.Context, args []string) error { return runScript(ctx, a, *asJSON, args) }
+}
+
+// runScript runs script put, get, list or delete.
+func runScript(ctx context.Context, a *app, asJSON bool, args []string) error {
+	if len(args) == 0 {
+		return usagef("want put, get, list or delete")
+	}
+	sub, rest := args[0], args[1:]
+	if asJSON && sub != "list" {
+		return usagef("--json goes with script list")
+	}
+	switch sub {
+	case "put":
+		if err := wantArgs(rest, 2, 2, "NAME and FILE (or -) after put"); err != nil {
+			return err
+		}
+		return scriptPut(ctx, a, rest[0], rest[1])
+	case "get":
+		if err := wantArgs(rest, 1, 1, "NAME after get"); err != nil {
+			return err
+		}
+		return scriptGet(ctx, a, rest[0])
+	case "list":
+		if err := wantArgs(rest, 0, 0, "no argument after list"); err != nil {
+			return err
+		}
+		return scriptList(ctx, a, asJSON)
+	case "delete":
+		if err := wantArgs(rest, 1, 1, "NAME after delete"); err != nil {
+			return err
+		}
+		return scriptDelete(ctx, a, rest[0])
+	}
+	return usagef("unknown script command %q: want put, get, list or delete", sub)
 }
 
 func scriptPut(ctx context.Context, a *app, name, source string) error {
@@ -114,6 +103,30 @@ func scriptPut(ctx context.Context, a *app, name, source string) error {
 	}
 	fmt.Fprintln(a.stdout, info.Hash)
 	fmt.Fprintf(a.stderr, "lake script: registered %s\n", name)
+	return nil
+}
+
+func scriptGet(ctx context.Context, a *app, name string) error {
+	client := a.open()
+	defer closeClient(a, client)
+	info, err := client.GetScript(ctx, name)
+	if err != nil {
+		return err
+	}
+	io.WriteString(a.stdout, info.Source)
+	if n := len(info.Source); n > 0 && info.Source[n-1] != '\n' {
+		fmt.Fprintln(a.stdout)
+	}
+	return nil
+}
+
+func scriptDelete(ctx context.Context, a *app, name string) error {
+	client := a.open()
+	defer closeClient(a, client)
+	if err := client.DeleteScript(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "lake script: deleted %s\n", name)
 	return nil
 }
 

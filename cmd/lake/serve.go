@@ -68,64 +68,89 @@ then one line per request at info level.`,
 			`lake --meta redis://localhost:6379 serve --token "$LAKE_TOKEN" --read-token "$LAKE_READ_TOKEN" --require-safe-redis`,
 			`lake serve --cors-origin https://app.example.com --allow-host lake.internal`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			listen := fs.String("listen", "127.0.0.1:7171", "`ADDR` to listen on (host:port; :port is every interface)")
-			var tokens, readTokens, tokenFiles, readTokenFiles stringList
-			fs.Var(&tokens, "token", "read-write bearer `TOKEN` (repeatable)")
-			fs.Var(&tokenFiles, "token-file", "`FILE` of read-write tokens, one per line (repeatable)")
-			fs.Var(&readTokens, "read-token", "read-only bearer `TOKEN` (repeatable)")
-			fs.Var(&readTokenFiles, "read-token-file", "`FILE` of read-only tokens, one per line (repeatable)")
-			allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback --listen address without any token")
-			maxBody := fs.Int64("max-body", server.DefaultMaxBodyBytes, "largest request body in `BYTES`")
-			logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
-			var origins, hosts stringList
-			fs.Var(&origins, "cors-origin", "browser `ORIGIN` (scheme://host[:port]) allowed to call the API, with CORS answers (repeatable)")
-			fs.Var(&hosts, "allow-host", "Host `NAME` (host or host:port) answered without a token besides loopback ones (repeatable)")
-			requireSafe := fs.Bool("require-safe-redis", false, "refuse to start while the meta store's settings put acknowledged writes at risk (eviction, no persistence)")
-			cacheBytes := fs.Int64("cache-bytes", 0, "memory the document cache may hold, in `BYTES` (0: the library's default)")
-			maxDocument := fs.Int64("max-document-size", 0, "largest document a read folds, in `BYTES` (0: the library's default)")
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
-					return err
-				}
-				rw, err := collectTokens(tokens, tokenFiles)
-				if err != nil {
-					return err
-				}
-				ro, err := collectTokens(readTokens, readTokenFiles)
-				if err != nil {
-					return err
-				}
-				if len(rw)+len(ro) == 0 && !*allowRemote && !isLoopback(*listen) {
-					return usagef("refusing to serve without a token on %s, which is not a loopback address: "+
-						"give --token/--token-file (and --read-token), or --allow-remote to serve an open API anyway", *listen)
-				}
-				var handler slog.Handler
-				switch *logFormat {
-				case "text":
-					handler = slog.NewTextHandler(a.stderr, nil)
-				case "json":
-					handler = slog.NewJSONHandler(a.stderr, nil)
-				default:
-					return usagef("--log-format %q: want text or json", *logFormat)
-				}
-				if *cacheBytes < 0 {
-					return usagef("--cache-bytes %d: want a number >= 0", *cacheBytes)
-				}
-				if *maxDocument < 0 {
-					return usagef("--max-document-size %d: want a number >= 0", *maxDocument)
-				}
-				return serve(ctx, a, serveConfig{
-					listen: *listen, logger: slog.New(handler),
-					requireSafe: *requireSafe, cacheBytes: *cacheBytes, maxDocumentSize: *maxDocument,
-					opts: server.Options{
-						ReadWriteTokens: rw, ReadOnlyTokens: ro, MaxBodyBytes: *maxBody,
-						AllowedOrigins: origins, AllowedHosts: hosts,
-					},
-				})
-			}
-		},
+		setup: setupServe,
 	})
+}
+
+// serveFlags are the flags of lake serve, as given.
+type serveFlags struct {
+	listen                                         string
+	tokens, readTokens, tokenFiles, readTokenFiles stringList
+	allowRemote                                    bool
+	maxBody                                        int64
+	logFormat                                      string
+	origins, hosts                                 stringList
+	requireSafe                                    bool
+	cacheBytes, maxDocument                        int64
+}
+
+func setupServe(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	f := &serveFlags{}
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:7171", "`ADDR` to listen on (host:port; :port is every interface)")
+	fs.Var(&f.tokens, "token", "read-write bearer `TOKEN` (repeatable)")
+	fs.Var(&f.tokenFiles, "token-file", "`FILE` of read-write tokens, one per line (repeatable)")
+	fs.Var(&f.readTokens, "read-token", "read-only bearer `TOKEN` (repeatable)")
+	fs.Var(&f.readTokenFiles, "read-token-file", "`FILE` of read-only tokens, one per line (repeatable)")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback --listen address without any token")
+	fs.Int64Var(&f.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body in `BYTES`")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log `FORMAT`: text or json")
+	fs.Var(&f.origins, "cors-origin", "browser `ORIGIN` (scheme://host[:port]) allowed to call the API, with CORS answers (repeatable)")
+	fs.Var(&f.hosts, "allow-host", "Host `NAME` (host or host:port) answered without a token besides loopback ones (repeatable)")
+	fs.BoolVar(&f.requireSafe, "require-safe-redis", false, "refuse to start while the meta store's settings put acknowledged writes at risk (eviction, no persistence)")
+	fs.Int64Var(&f.cacheBytes, "cache-bytes", 0, "memory the document cache may hold, in `BYTES` (0: the library's default)")
+	fs.Int64Var(&f.maxDocument, "max-document-size", 0, "largest document a read folds, in `BYTES` (0: the library's default)")
+	return func(ctx context.Context, args []string) error { return runServe(ctx, a, f, args) }
+}
+
+// runServe checks the flags, then serves until a signal.
+func runServe(ctx context.Context, a *app, f *serveFlags, args []string) error {
+	if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	cfg, err := f.config(a)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, a, cfg)
+}
+
+// config checks the flags and returns what serve needs.
+func (f *serveFlags) config(a *app) (serveConfig, error) {
+	rw, err := collectTokens(f.tokens, f.tokenFiles)
+	if err != nil {
+		return serveConfig{}, err
+	}
+	ro, err := collectTokens(f.readTokens, f.readTokenFiles)
+	if err != nil {
+		return serveConfig{}, err
+	}
+	if len(rw)+len(ro) == 0 && !f.allowRemote && !isLoopback(f.listen) {
+		return serveConfig{}, usagef("refusing to serve without a token on %s, which is not a loopback address: "+
+			"give --token/--token-file (and --read-token), or --allow-remote to serve an open API anyway", f.listen)
+	}
+	var handler slog.Handler
+	switch f.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(a.stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(a.stderr, nil)
+	default:
+		return serveConfig{}, usagef("--log-format %q: want text or json", f.logFormat)
+	}
+	if f.cacheBytes < 0 {
+		return serveConfig{}, usagef("--cache-bytes %d: want a number >= 0", f.cacheBytes)
+	}
+	if f.maxDocument < 0 {
+		return serveConfig{}, usagef("--max-document-size %d: want a number >= 0", f.maxDocument)
+	}
+	return serveConfig{
+		listen: f.listen, logger: slog.New(handler),
+		requireSafe: f.requireSafe, cacheBytes: f.cacheBytes, maxDocumentSize: f.maxDocument,
+		opts: server.Options{
+			ReadWriteTokens: rw, ReadOnlyTokens: ro, MaxBodyBytes: f.maxBody,
+			AllowedOrigins: f.origins, AllowedHosts: f.hosts,
+		},
+	}, nil
 }
 
 type serveConfig struct {

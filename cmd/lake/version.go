@@ -21,16 +21,18 @@ version "(devel)" or a pseudo-version; one installed with
 "go install github.com/hkloudou/lake/v2/cmd/lake@VERSION" reports VERSION.
 lake --version prints the same.`,
 		example: []string{`lake version`, `lake --version`},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
-					return err
-				}
-				printVersion(a.stdout)
-				return nil
-			}
-		},
+		setup:   setupVersion,
 	})
+}
+
+func setupVersion(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		printVersion(a.stdout)
+		return nil
+	}
 }
 
 // buildVersion describes the running binary from its build info.
