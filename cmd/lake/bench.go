@@ -22,10 +22,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/config"
+	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
@@ -65,30 +64,32 @@ holds exactly one JSON object.`,
 			`lake --meta redis://localhost:6379 bench read --clients 16 --duration 30s --json`,
 			`lake --meta redis://localhost:6379 bench mixed --storage config`,
 		},
-		setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-			o := benchOptions{}
-			fs.StringVar(&o.storage, "storage", "memory", "`KIND` of storage for the bodies: memory, local (a temporary directory) or config (the lake's configured storage)")
-			fs.IntVar(&o.clients, "clients", 64, "`N` concurrent clients (goroutines)")
-			fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run, a `DURATION` such as 10s or 2m")
-			fs.IntVar(&o.catalogs, "catalogs", 16, "`K` catalogs the ops are spread over")
-			fs.IntVar(&o.fields, "fields", 100, "`F` distinct fields per catalog")
-			fs.IntVar(&o.valueSize, "value-size", 1024, "`BYTES` per written value (a JSON string, quotes included)")
-			fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is `N` or more deltas behind (Option.SnapshotMinDeltas)")
-			fs.BoolVar(&o.snapshotAsync, "snapshot-async", false, "mixed: save snapshots in the background (Option.SnapshotAsync)")
-			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `FILE` (read it with go tool pprof FILE)")
-			fs.BoolVar(&o.json, "json", false, "print one JSON object on stdout, and no progress")
-			return func(ctx context.Context, args []string) error {
-				if err := wantArgs(args, 1, 1, "write, read or mixed"); err != nil {
-					return err
-				}
-				o.op = args[0]
-				if err := o.validate(); err != nil {
-					return err
-				}
-				return runBench(ctx, a, o)
-			}
-		},
+		setup: setupBench,
 	})
+}
+
+func setupBench(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+	o := &benchOptions{}
+	fs.StringVar(&o.storage, "storage", "memory", "`KIND` of storage for the bodies: memory, local (a temporary directory) or config (the lake's configured storage)")
+	fs.IntVar(&o.clients, "clients", 64, "`N` concurrent clients (goroutines)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run, a `DURATION` such as 10s or 2m")
+	fs.IntVar(&o.catalogs, "catalogs", 16, "`K` catalogs the ops are spread over")
+	fs.IntVar(&o.fields, "fields", 100, "`F` distinct fields per catalog")
+	fs.IntVar(&o.valueSize, "value-size", 1024, "`BYTES` per written value (a JSON string, quotes included)")
+	fs.IntVar(&o.snapshotMinDeltas, "snapshot-min-deltas", 1, "mixed: save a snapshot only when it is `N` or more deltas behind (Option.SnapshotMinDeltas)")
+	fs.BoolVar(&o.snapshotAsync, "snapshot-async", false, "mixed: save snapshots in the background (Option.SnapshotAsync)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `FILE` (read it with go tool pprof FILE)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object on stdout, and no progress")
+	return func(ctx context.Context, args []string) error {
+		if err := wantArgs(args, 1, 1, "write, read or mixed"); err != nil {
+			return err
+		}
+		o.op = args[0]
+		if err := o.validate(); err != nil {
+			return err
+		}
+		return runBench(ctx, a, *o)
+	}
 }
 
 type benchOptions struct {
@@ -147,8 +148,6 @@ type benchResult struct {
 	Errors    int64   `json:"errors"`
 }
 
-func isFileMeta(meta string) bool { return strings.HasPrefix(meta, "file://") }
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -161,8 +160,7 @@ func randomHex(n int) string {
 // without the benchmark's prefix; nil when it has none. A file:// lake whose
 // meta.db does not exist has none, and is not created.
 func lakeConfig(ctx context.Context, a *app) (*config.Config, error) {
-	if isFileMeta(a.meta) {
-		dir := strings.TrimPrefix(a.meta, "file://")
+	if dir, ok := index.EmbeddedDir(a.meta); ok {
 		if _, err := os.Stat(filepath.Join(dir, "meta.db")); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
@@ -172,151 +170,22 @@ func lakeConfig(ctx context.Context, a *app) (*config.Config, error) {
 	return client.GetConfig(ctx)
 }
 
-func runBench(parent context.Context, a *app, o benchOptions) (err error) {
+// runBench sets up a lake of the benchmark's own, runs the clients in it,
+// reports, and removes what it set up, even when interrupted.
+func runBench(parent context.Context, a *app, o benchOptions) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt)
 	defer stop()
-
-	var cfg *config.Config
-	if o.storage == "config" {
-		if cfg, err = lakeConfig(ctx, a); err != nil {
-			return err
-		}
-		if cfg == nil {
-			return usagef("--storage config: the lake at %s has no config, so there is no configured storage to benchmark (use --storage memory or local)", a.meta)
-		}
-	}
-
-	id := randomHex(4)
-	prefix := a.keyPrefix + "lakebench:" + id + ":"
-	metaURL := a.meta
-	// Cleanups run last first, with a context that an interrupt does not end.
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-	warn := func(format string, args ...any) { fmt.Fprintf(a.stderr, "lake bench: "+format+"\n", args...) }
-
-	if isFileMeta(a.meta) {
-		dir, err := os.MkdirTemp("", "lakebench-meta-")
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() {
-			if err := os.RemoveAll(dir); err != nil {
-				warn("remove %s: %v", dir, err)
-			}
-		})
-		metaURL = "file://" + dir
-	} else {
-		cleanups = append(cleanups, func() {
-			if err := deleteRedisPrefix(metaURL, prefix); err != nil {
-				warn("delete keys %s*: %v", prefix, err)
-			}
-		})
-	}
-
-	var store storage.Storage
-	switch o.storage {
-	case "memory":
-		store = storage.NewMemoryStorage()
-	case "local":
-		dir, err := os.MkdirTemp("", "lakebench-objects-")
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() {
-			if err := os.RemoveAll(dir); err != nil {
-				warn("remove %s: %v", dir, err)
-			}
-		})
-		if store, err = storage.NewLocalStorage(dir); err != nil {
-			return err
-		}
-	case "config":
-		inner, err := storage.Open(cfg)
-		if err != nil {
-			return err
-		}
-		rec := &recordingStorage{inner: inner, keys: map[string]struct{}{}}
-		cleanups = append(cleanups, func() {
-			if n, err := rec.deleteAll(); err != nil {
-				warn("delete the benchmark's %d object(s) from the configured storage: %v", n, err)
-			}
-		})
-		store = rec
-	}
-
-	// Warnings are expected under load (mixed reads racing to save the same
-	// snapshot) and would drown the output: only errors are logged.
-	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: max(a.logLevel, slog.LevelError)}))
-	client := lake.NewLake(metaURL, func(opt *lake.Option) {
-		opt.Logger = logger
-		opt.KeyPrefix = prefix
-		opt.Storage = store
-		opt.SnapshotMinDeltas = o.snapshotMinDeltas
-		opt.SnapshotAsync = o.snapshotAsync
-	})
-	// Closed before the keys and directories go.
-	cleanups = append(cleanups, func() { closeClient(a, client) })
-
-	if cfg != nil {
-		// The lake's config, copied into the benchmark's namespace: its
-		// encryption applies to the bodies as it does in the lake.
-		if err := client.UpdateConfig(ctx, cfg); err != nil {
-			return err
-		}
-	}
-	// Connect before the clock starts.
-	if err := client.Ping(ctx); err != nil {
+	b := &benchLake{a: a}
+	defer b.cleanup()
+	if err := b.setup(ctx, o); err != nil {
 		return err
 	}
-
-	catalogs := make([]string, o.catalogs)
-	for i := range catalogs {
-		catalogs[i] = fmt.Sprintf("lakebench-%s-%d", id, i)
+	res, firstErr, err := b.run(ctx, o)
+	if err != nil {
+		return err
 	}
-	fields := make([]string, o.fields)
-	for i := range fields {
-		fields[i] = fmt.Sprintf("f%d", i)
-	}
-	value := lake.JSON(`"` + strings.Repeat("x", o.valueSize-2) + `"`)
-
-	if o.op == "read" || o.op == "mixed" {
-		if !o.json {
-			fmt.Fprintf(a.stderr, "preparing %d catalogs with %d fields...\n", o.catalogs, o.fields)
-		}
-		if err := benchPrepare(ctx, client, catalogs, fields, value); err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-	}
-
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
-	res, firstErr := benchRun(ctx, a, o, client, catalogs, fields, value)
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	if firstErr != nil {
-		warn("%d error(s); the first: %v", res.Errors, firstErr)
-	}
-	if o.json {
-		out, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, string(out))
-	} else {
-		printBenchTable(a.stdout, res)
+	if err := reportBench(a, o, res, firstErr); err != nil {
+		return err
 	}
 	if ctx.Err() != nil && parent.Err() == nil {
 		return errors.New("interrupted")
@@ -324,6 +193,196 @@ func runBench(parent context.Context, a *app, o benchOptions) (err error) {
 	if res.Errors > 0 {
 		return fmt.Errorf("%d of %d op(s) failed", res.Errors, res.Ops)
 	}
+	return nil
+}
+
+// benchLake is the lake a benchmark runs in, apart from the lake at --meta:
+// its own key prefix (or temporary directory), storage and client, the
+// catalogs and fields the ops spread over, and how to remove it all.
+type benchLake struct {
+	a        *app
+	client   *lake.Client
+	catalogs []string
+	fields   []string
+	value    lake.JSON // what every write writes
+	// cleanups run last first, with a context that an interrupt does not
+	// end.
+	cleanups []func()
+}
+
+func (b *benchLake) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+}
+
+func (b *benchLake) warn(format string, args ...any) {
+	fmt.Fprintf(b.a.stderr, "lake bench: "+format+"\n", args...)
+}
+
+// tempDir creates a temporary directory removed by cleanup.
+func (b *benchLake) tempDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	b.cleanups = append(b.cleanups, func() {
+		if err := os.RemoveAll(dir); err != nil {
+			b.warn("remove %s: %v", dir, err)
+		}
+	})
+	return dir, nil
+}
+
+// setup opens the benchmark's client and, for read and mixed, writes and
+// snapshots every catalog. Whatever it made is removed by cleanup, also
+// when it fails.
+func (b *benchLake) setup(ctx context.Context, o benchOptions) error {
+	var cfg *config.Config
+	if o.storage == "config" {
+		var err error
+		if cfg, err = lakeConfig(ctx, b.a); err != nil {
+			return err
+		}
+		if cfg == nil {
+			return usagef("--storage config: the lake at %s has no config, so there is no configured storage to benchmark (use --storage memory or local)", b.a.meta)
+		}
+	}
+	id := randomHex(4)
+	if err := b.open(ctx, o, id, cfg); err != nil {
+		return err
+	}
+	b.catalogs = make([]string, o.catalogs)
+	for i := range b.catalogs {
+		b.catalogs[i] = fmt.Sprintf("lakebench-%s-%d", id, i)
+	}
+	b.fields = make([]string, o.fields)
+	for i := range b.fields {
+		b.fields[i] = fmt.Sprintf("f%d", i)
+	}
+	b.value = lake.JSON(`"` + strings.Repeat("x", o.valueSize-2) + `"`)
+	if o.op != "read" && o.op != "mixed" {
+		return nil
+	}
+	if !o.json {
+		fmt.Fprintf(b.a.stderr, "preparing %d catalogs with %d fields...\n", o.catalogs, o.fields)
+	}
+	if err := benchPrepare(ctx, b.client, b.catalogs, b.fields, b.value); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
+}
+
+// open opens the client, connected, in a namespace of its own: the key
+// prefix lakebench:ID: (after --key-prefix) on Redis, wiped at the end, or a
+// temporary directory for a file:// lake. cfg, the lake's config for
+// --storage config, is copied into it.
+func (b *benchLake) open(ctx context.Context, o benchOptions, id string, cfg *config.Config) error {
+	a := b.a
+	prefix := a.keyPrefix + "lakebench:" + id + ":"
+	metaURL := a.meta
+	if _, embedded := index.EmbeddedDir(a.meta); embedded {
+		dir, err := b.tempDir("lakebench-meta-")
+		if err != nil {
+			return err
+		}
+		metaURL = "file://" + dir
+	} else {
+		b.cleanups = append(b.cleanups, func() {
+			if err := wipeKeyPrefix(metaURL, prefix); err != nil {
+				b.warn("delete keys %s*: %v", prefix, err)
+			}
+		})
+	}
+	store, err := b.storage(o.storage, cfg)
+	if err != nil {
+		return err
+	}
+
+	// Warnings are expected under load (mixed reads racing to save the same
+	// snapshot) and would drown the output: only errors are logged.
+	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: max(a.logLevel, slog.LevelError)}))
+	b.client = lake.NewLake(metaURL, func(opt *lake.Option) {
+		opt.Logger = logger
+		opt.KeyPrefix = prefix
+		opt.Storage = store
+		opt.SnapshotMinDeltas = o.snapshotMinDeltas
+		opt.SnapshotAsync = o.snapshotAsync
+	})
+	// Closed before the keys and directories go.
+	b.cleanups = append(b.cleanups, func() { closeClient(a, b.client) })
+
+	if cfg != nil {
+		// The lake's config, copied into the benchmark's namespace: its
+		// encryption applies to the bodies as it does in the lake.
+		if err := b.client.UpdateConfig(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	// Connect before the clock starts.
+	return b.client.Ping(ctx)
+}
+
+// storage returns the store of --storage KIND; cfg is the lake's config for
+// KIND config. What the benchmark stores is removed by cleanup.
+func (b *benchLake) storage(kind string, cfg *config.Config) (storage.Storage, error) {
+	switch kind {
+	case "local":
+		dir, err := b.tempDir("lakebench-objects-")
+		if err != nil {
+			return nil, err
+		}
+		return storage.NewLocalStorage(dir)
+	case "config":
+		inner, err := storage.Open(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rec := &recordingStorage{inner: inner, keys: map[string]struct{}{}}
+		b.cleanups = append(b.cleanups, func() {
+			if n, err := rec.deleteAll(); err != nil {
+				b.warn("delete the benchmark's %d object(s) from the configured storage: %v", n, err)
+			}
+		})
+		return rec, nil
+	}
+	return storage.NewMemoryStorage(), nil
+}
+
+// run runs the clients for the duration, under a CPU profile when asked,
+// and returns the result and the first error an op returned; err is a
+// profile that could not be started.
+func (b *benchLake) run(ctx context.Context, o benchOptions) (res benchResult, firstErr, err error) {
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return benchResult{}, nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return benchResult{}, nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, firstErr = benchRun(ctx, b.a, o, b.client, b.catalogs, b.fields, b.value)
+	return res, firstErr, nil
+}
+
+// reportBench prints the result, as a table or one JSON object, and the
+// first error on stderr.
+func reportBench(a *app, o benchOptions, res benchResult, firstErr error) error {
+	if firstErr != nil {
+		fmt.Fprintf(a.stderr, "lake bench: %d error(s); the first: %v\n", res.Errors, firstErr)
+	}
+	if !o.json {
+		printBenchTable(a.stdout, res)
+		return nil
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, string(out))
 	return nil
 }
 
@@ -371,28 +430,9 @@ func benchRun(ctx context.Context, a *app, o benchOptions, client *lake.Client, 
 	runCtx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
 	defer cancel()
 
-	progressDone := make(chan struct{})
-	var progressWG sync.WaitGroup
+	stopProgress := func() {}
 	if !o.json {
-		progressWG.Go(func() {
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			show := func(now time.Time) {
-				elapsed := now.Sub(start).Seconds()
-				n := ops.Load()
-				fmt.Fprintf(a.stderr, "\r%6.1fs %12d ops %12.0f ops/s", elapsed, n, float64(n)/elapsed)
-			}
-			for {
-				select {
-				case <-progressDone:
-					show(time.Now()) // the final count
-					fmt.Fprintln(a.stderr)
-					return
-				case now := <-tick.C:
-					show(now)
-				}
-			}
-		})
+		stopProgress = showProgress(a.stderr, start, &ops)
 	}
 
 	for g := range o.clients {
@@ -439,11 +479,43 @@ func benchRun(ctx context.Context, a *app, o benchOptions, client *lake.Client, 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if !o.json {
-		close(progressDone)
-		progressWG.Wait()
-	}
+	stopProgress()
+	return summarize(o, elapsed, ops.Load(), errCount.Load(), latencies), firstErr
+}
 
+// showProgress prints the ops so far and their rate on w once a second
+// until stop is called, which prints the final count and returns once the
+// line is done.
+func showProgress(w io.Writer, start time.Time, ops *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		show := func(now time.Time) {
+			elapsed := now.Sub(start).Seconds()
+			n := ops.Load()
+			fmt.Fprintf(w, "\r%6.1fs %12d ops %12.0f ops/s", elapsed, n, float64(n)/elapsed)
+		}
+		for {
+			select {
+			case <-done:
+				show(time.Now()) // the final count
+				fmt.Fprintln(w)
+				return
+			case now := <-tick.C:
+				show(now)
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// summarize computes the result from each client's latencies.
+func summarize(o benchOptions, elapsed time.Duration, ops, errs int64, latencies [][]time.Duration) benchResult {
 	var all []time.Duration
 	for _, l := range latencies {
 		all = append(all, l...)
@@ -451,17 +523,16 @@ func benchRun(ctx context.Context, a *app, o benchOptions, client *lake.Client, 
 	slices.Sort(all)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	res := benchResult{
-		Op: o.op, Clients: o.clients, DurationS: elapsed.Seconds(),
-		Ops: ops.Load(), Errors: errCount.Load(),
+		Op: o.op, Clients: o.clients, DurationS: elapsed.Seconds(), Ops: ops, Errors: errs,
 		P50Ms: ms(percentile(all, 50)), P90Ms: ms(percentile(all, 90)), P99Ms: ms(percentile(all, 99)),
 	}
 	if len(all) > 0 {
 		res.MaxMs = ms(all[len(all)-1])
 	}
 	if elapsed > 0 {
-		res.OpsPerSec = float64(res.Ops) / elapsed.Seconds()
+		res.OpsPerSec = float64(ops) / elapsed.Seconds()
 	}
-	return res, firstErr
+	return res
 }
 
 // percentile returns the nearest-rank p-th percentile of sorted.
@@ -483,99 +554,19 @@ func printBenchTable(w io.Writer, r benchResult) {
 	tw.Flush()
 }
 
-// deleteRedisPrefix deletes every key under prefix from the Redis at metaURL.
-func deleteRedisPrefix(metaURL, prefix string) error {
-	if !strings.Contains(metaURL, "://") {
-		metaURL = "redis://" + metaURL
-	}
-	opt, err := rueidis.ParseURL(metaURL)
-	if err != nil {
-		return err
-	}
-	opt.DisableCache = true
-	opt.Dialer.Timeout = 5 * time.Second
-	client, err := rueidis.NewClient(opt)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+// wipeKeyPrefix removes every key under prefix from the meta store at
+// metaURL.
+func wipeKeyPrefix(metaURL, prefix string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for cursor := uint64(0); ; {
-		entry, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			return err
-		}
-		if len(entry.Elements) > 0 {
-			if err := client.Do(ctx, client.B().Del().Key(entry.Elements...).Build()).Error(); err != nil {
-				return err
-			}
-		}
-		if cursor = entry.Cursor; cursor == 0 {
-			return nil
-		}
+	idx, err := index.Open(ctx, metaURL, index.Options{KeyPrefix: prefix})
+	if err != nil {
+		return err
 	}
-}
-
-// recordingStorage remembers the keys it stores, so that the benchmark can
-// delete its bodies from the lake's configured storage.
-type recordingStorage struct {
-	inner storage.Storage
-	mu    sync.Mutex
-	keys  map[string]struct{}
-}
-
-func (r *recordingStorage) Put(ctx context.Context, key string, data []byte) error {
-	r.mu.Lock()
-	r.keys[key] = struct{}{}
-	r.mu.Unlock()
-	return r.inner.Put(ctx, key, data)
-}
-
-func (r *recordingStorage) Get(ctx context.Context, key string) ([]byte, error) {
-	return r.inner.Get(ctx, key)
-}
-
-func (r *recordingStorage) Delete(ctx context.Context, key string) error {
-	err := r.inner.Delete(ctx, key)
-	if err == nil {
-		r.mu.Lock()
-		delete(r.keys, key)
-		r.mu.Unlock()
+	defer idx.Close()
+	w, ok := idx.(index.Wiper)
+	if !ok {
+		return fmt.Errorf("the meta store at %s cannot remove a key prefix", index.RedactURL(metaURL))
 	}
-	return err
-}
-
-func (r *recordingStorage) String() string { return storage.Kind(r.inner) }
-
-// deleteAll deletes every key stored and not yet deleted, 16 at a time; it
-// returns how many it could not delete and the first error.
-func (r *recordingStorage) deleteAll() (int, error) {
-	r.mu.Lock()
-	keys := make([]string, 0, len(r.keys))
-	for k := range r.keys {
-		keys = append(keys, k)
-	}
-	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var (
-		failed   atomic.Int64
-		firstErr error
-		once     sync.Once
-		wg       sync.WaitGroup
-	)
-	sem := make(chan struct{}, 16)
-	for _, k := range keys {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := r.inner.Delete(ctx, k); err != nil {
-				failed.Add(1)
-				once.Do(func() { firstErr = err })
-			}
-		})
-	}
-	wg.Wait()
-	return int(failed.Load()), firstErr
+	return w.Wipe(ctx)
 }
