@@ -99,16 +99,10 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// inputErrors are the library's errors about what the caller asked for
-// (nothing was written); they exit 2 like a bad command line.
-var inputErrors = []error{
-	lake.ErrInvalidCatalog, lake.ErrInvalidField, lake.ErrInvalidValue,
-	lake.ErrUnknownMergeType, lake.ErrBodyTooLarge, lake.ErrInvalidConfig,
-	lake.ErrUnsupportedStorage, lake.ErrInvalidMetaURL,
-	lake.ErrInvalidScript, lake.ErrScriptNotFound, lake.ErrStorageChange,
-}
-
-// exitCode returns the process exit code for the error a command returned.
+// exitCode returns the process exit code for the error a command returned:
+// exitUsage for a bad command line and for the library's input errors
+// (lake.IsInputError: nothing was written), exitRuntime for the rest,
+// stored data that cannot be used among them.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -117,17 +111,10 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
-	// Broken stored data can wrap an input error (a corrupt delta wraps the
-	// merge error that found it): it is a runtime error all the same.
-	for _, target := range []error{lake.ErrCorrupt, lake.ErrBodyMissing, lake.ErrDecrypt, lake.ErrScriptFailed} {
-		if errors.Is(err, target) {
-			return exitRuntime
-		}
-	}
-	for _, target := range inputErrors {
-		if errors.Is(err, target) {
-			return exitUsage
-		}
+	// A config that would move a lake with data is refused before anything
+	// is written, and --force is the way past it: bad usage, for the CLI.
+	if lake.IsInputError(err) || errors.Is(err, lake.ErrStorageChange) {
+		return exitUsage
 	}
 	return exitRuntime
 }
