@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -52,58 +51,6 @@ func wantDecryptError(t *testing.T, got []byte, err error, key string) {
 	if !strings.Contains(err.Error(), key) {
 		t.Fatalf("error %q does not name the object key %q", err, key)
 	}
-}
-
-func TestEncryptedRoundTripsOnMemoryAndLocal(t *testing.T) {
-	local, err := NewLocalStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, inner := range []Storage{NewMemoryStorage(), local} {
-		t.Run(Kind(inner), func(t *testing.T) {
-			ctx := context.Background()
-			enc := newTestEncrypted(t, inner, testPassword)
-			if got, want := enc.String(), "encrypted("+Kind(inner)+")"; got != want {
-				t.Errorf("String() = %q, want %q", got, want)
-			}
-			objects := map[string][]byte{
-				"users/a.json":        []byte(`{"name":"alice"}`),
-				"users/empty.json":    {},
-				"snapshots/big.json":  bytes.Repeat([]byte("0123456789abcdef"), 64*1024),
-				"binary/all-bytes":    allBytes(),
-				"unicode/名前.json":     []byte(`{"名前":"値"}`),
-				"users/starts-like-l": []byte("LAK but not the magic"),
-			}
-			for key, plain := range objects {
-				if err := enc.Put(ctx, key, plain); err != nil {
-					t.Fatalf("Put %s: %v", key, err)
-				}
-			}
-			for key, plain := range objects {
-				got, err := enc.Get(ctx, key)
-				if err != nil {
-					t.Fatalf("Get %s: %v", key, err)
-				}
-				if !bytes.Equal(got, plain) {
-					t.Fatalf("Get %s returned %d bytes that differ from the %d put", key, len(got), len(plain))
-				}
-			}
-			if err := enc.Delete(ctx, "users/a.json"); err != nil {
-				t.Fatalf("Delete: %v", err)
-			}
-			if _, err := enc.Get(ctx, "users/a.json"); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
-			}
-		})
-	}
-}
-
-func allBytes() []byte {
-	b := make([]byte, 256)
-	for i := range b {
-		b[i] = byte(i)
-	}
-	return b
 }
 
 func TestEncryptedObjectAtRestHidesPlaintext(t *testing.T) {
@@ -340,45 +287,28 @@ func TestEncryptedConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const goroutines, rounds = 16, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, goroutines)
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range rounds {
-				key := fmt.Sprintf("g%d/%d.json", g, i)
-				want := fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i)
-				if err := writer.Put(ctx, key, want); err != nil {
-					errs <- err
-					return
-				}
-				// The reader sees the writer's salt for the first time in
-				// all goroutines at once.
-				for _, e := range []*Encrypted{writer, reader} {
-					got, err := e.Get(ctx, key)
-					if err != nil || !bytes.Equal(got, want) {
-						errs <- fmt.Errorf("Get %s = %q, %v", key, got, err)
-						return
-					}
-				}
-				if got, err := reader.Get(ctx, shared); err != nil || string(got) != `"shared"` {
-					errs <- fmt.Errorf("Get %s = %q, %v", shared, got, err)
-					return
-				}
-				if i%10 == 0 {
-					if err := writer.Delete(ctx, key); err != nil {
-						errs <- err
-						return
-					}
-				}
+	inParallel(t, 16, 50, func(g, i int) error {
+		key := fmt.Sprintf("g%d/%d.json", g, i)
+		want := fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i)
+		if err := writer.Put(ctx, key, want); err != nil {
+			return err
+		}
+		// The reader sees the writer's salt for the first time in all
+		// goroutines at once.
+		for _, e := range []*Encrypted{writer, reader} {
+			got, err := e.Get(ctx, key)
+			if err != nil || !bytes.Equal(got, want) {
+				return fmt.Errorf("Get %s = %q, %v", key, got, err)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		if got, err := reader.Get(ctx, shared); err != nil || string(got) != `"shared"` {
+			return fmt.Errorf("Get %s = %q, %v", shared, got, err)
+		}
+		if i%10 == 0 {
+			return writer.Delete(ctx, key)
+		}
+		return nil
+	})
 	if n := reader.derivations.Load(); n != 2 {
 		t.Fatalf("reader ran the KDF %d times, want 2 (its own salt, then the writer's once)", n)
 	}
@@ -410,20 +340,6 @@ func TestNewEncryptedRejectsEmptyPassword(t *testing.T) {
 	}
 }
 
-func TestEncryptedPassesNotFoundThrough(t *testing.T) {
-	enc := newTestEncrypted(t, NewMemoryStorage(), testPassword)
-	got, err := enc.Get(context.Background(), "users/missing.json")
-	if !errors.Is(err, ErrNotFound) || got != nil {
-		t.Fatalf("Get missing = %q, %v; want ErrNotFound", got, err)
-	}
-	if errors.Is(err, ErrDecrypt) {
-		t.Fatalf("missing object reported as ErrDecrypt: %v", err)
-	}
-	if err := enc.Delete(context.Background(), "users/missing.json"); err != nil {
-		t.Fatalf("Delete missing: %v", err)
-	}
-}
-
 // countingStorage records whether it was called at all.
 type countingStorage struct {
 	Memory
@@ -446,35 +362,11 @@ func (c *countingStorage) Delete(ctx context.Context, key string) error {
 }
 
 func TestEncryptedRejectsInvalidKeyBeforeTouchingInner(t *testing.T) {
-	ctx := context.Background()
 	inner := &countingStorage{Memory: Memory{objects: map[string][]byte{}}}
 	enc := newTestEncrypted(t, inner, testPassword)
-	for _, key := range []string{"", "/abs", "../escape", "a//b", "a\\b", "nul\x00"} {
-		if err := enc.Put(ctx, key, []byte("x")); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Put %q: %v, want ErrInvalidKey", key, err)
-		}
-		if _, err := enc.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Get %q: %v, want ErrInvalidKey", key, err)
-		}
-		if err := enc.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Delete %q: %v, want ErrInvalidKey", key, err)
-		}
-	}
+	refusesInvalidKeys(t, enc)
 	if inner.calls != 0 {
 		t.Fatalf("inner storage was called %d times for invalid keys", inner.calls)
-	}
-}
-
-func TestEncryptedPutHonoursCancelledContext(t *testing.T) {
-	mem := NewMemoryStorage()
-	enc := newTestEncrypted(t, mem, testPassword)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := enc.Put(ctx, "users/x.json", []byte("{}")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Put with cancelled context: %v", err)
-	}
-	if mem.Len() != 0 {
-		t.Fatal("Put with cancelled context stored an object")
 	}
 }
 
