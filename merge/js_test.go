@@ -24,11 +24,16 @@ func mustCompile(t testing.TB, e *ScriptEngine, name, source string) *Script {
 
 func loadExample(t testing.TB, file string) *Script {
 	t.Helper()
+	return loadExampleOn(t, testEngine, file)
+}
+
+func loadExampleOn(t testing.TB, e *ScriptEngine, file string) *Script {
+	t.Helper()
 	src, err := os.ReadFile("../examples/merge-scripts/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mustCompile(t, testEngine, strings.TrimSuffix(file, ".js"), string(src))
+	return mustCompile(t, e, strings.TrimSuffix(file, ".js"), string(src))
 }
 
 // scriptCase applies one script delta. When err is set, the document must
