@@ -25,6 +25,11 @@ import (
 // lakeBin is the lake command, built once by TestMain.
 var lakeBin string
 
+// TestMain builds the lake command the tests run. With LAKE_COVERDIR set
+// it builds it with go build -cover and sets GOCOVERDIR to that directory,
+// so that every run of the binary leaves its coverage counters there: go
+// test -cover measures only this test process, which the binary is not
+// (tools/cover-cli.sh adds both up).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lake-cli-test")
 	if err != nil {
@@ -32,7 +37,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	lakeBin = filepath.Join(dir, "lake")
-	build := exec.Command("go", "build", "-o", lakeBin, ".")
+	args := []string{"build", "-o", lakeBin}
+	if coverDir := os.Getenv("LAKE_COVERDIR"); coverDir != "" {
+		if err := useCoverDir(coverDir); err != nil {
+			fmt.Fprintln(os.Stderr, "LAKE_COVERDIR:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		args = append(args, "-cover")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build lake:", err)
@@ -42,6 +56,19 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// useCoverDir creates dir and points GOCOVERDIR at it, for every lake
+// process the tests start (they inherit this process's environment).
+func useCoverDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	return os.Setenv("GOCOVERDIR", abs)
 }
 
 type result struct {
@@ -493,8 +520,13 @@ func TestServeCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	// A process ended by a signal has no exit code (-1); its state names
+	// the signal.
 	if code := p.wait(t, 10*time.Second); code != -1 {
-		t.Logf("killed server exit code %d", code)
+		t.Fatalf("killed server exited with code %d, want none (killed by SIGKILL):\n%s", code, p.log())
+	}
+	if got := p.cmd.ProcessState.String(); got != "signal: killed" {
+		t.Fatalf("killed server: process state %q, want %q", got, "signal: killed")
 	}
 	mu.Lock()
 	defer mu.Unlock()
