@@ -237,10 +237,7 @@ func (c *fromJS) object(obj *goja.Object) (any, bool, error) {
 		}
 		arr := make([]any, 0, n)
 		for i := int64(0); i < n; i++ {
-			k := strconv.FormatInt(i, 10)
-			c.path = append(c.path, k)
-			e, present, err := c.value(obj.Get(k), k)
-			c.path = c.path[:len(c.path)-1]
+			e, present, err := c.member(obj, strconv.FormatInt(i, 10))
 			if err != nil {
 				return nil, false, err
 			}
@@ -256,9 +253,7 @@ func (c *fromJS) object(obj *goja.Object) (any, bool, error) {
 	keys := obj.Keys()
 	m := make(map[string]any, len(keys))
 	for _, k := range keys {
-		c.path = append(c.path, k)
-		e, present, err := c.value(obj.Get(k), k)
-		c.path = c.path[:len(c.path)-1]
+		e, present, err := c.member(obj, k)
 		if err != nil {
 			return nil, false, err
 		}
@@ -275,6 +270,14 @@ func (c *fromJS) object(obj *goja.Object) (any, bool, error) {
 		m[k] = e
 	}
 	return m, true, nil
+}
+
+// member converts the member k of obj, with k on the path for messages.
+func (c *fromJS) member(obj *goja.Object, k string) (any, bool, error) {
+	c.path = append(c.path, k)
+	v, present, err := c.value(obj.Get(k), k)
+	c.path = c.path[:len(c.path)-1]
+	return v, present, err
 }
 
 // encodedStringLen is the length of s as a JSON string written by Encode
