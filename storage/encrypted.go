@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+var _ Storage = (*Encrypted)(nil)
+
 // Encrypted is a Storage decorator that encrypts every object with AES-256-GCM
 // before handing it to the inner Storage, and decrypts it again on Get.
 //

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 )
 
+var _ Storage = (*Local)(nil)
+
 // Local keeps each object as one file under a root directory. Writes are
 // atomic and durable: a temporary file is written and fsynced, renamed over
 // the final name, and the directory is fsynced, so a crash leaves either the

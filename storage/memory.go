@@ -9,6 +9,11 @@ import (
 	"github.com/google/uuid"
 )
 
+var (
+	_ Storage  = (*Memory)(nil)
+	_ Volatile = (*Memory)(nil)
+)
+
 // Memory keeps objects in the process's memory. Bodies do not survive the
 // process and are invisible to other processes: a second process that shares
 // the meta store sees the index entries but gets ErrNotFound for the bodies.

@@ -25,6 +25,8 @@ import (
 	"github.com/hkloudou/lake/v2/config"
 )
 
+var _ Storage = (*S3)(nil)
+
 // S3 keeps each object in a bucket of an S3-compatible object store: AWS S3,
 // Aliyun OSS (through its S3 API), MinIO, versitygw and the like.
 //

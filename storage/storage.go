@@ -1,11 +1,22 @@
 // Package storage keeps Lake's bytes: every delta body and every snapshot body
 // is an immutable object, written once under a key and never changed.
 //
-// One interface, one file per backend (memory.go, local.go), and decorators
-// that are themselves a Storage (encrypted.go). Keys are slash-separated
-// relative paths such as "users/0192f0c1-....json"; Lake builds them from
-// validated catalog names, and backends still refuse keys that could escape
-// their root (ErrInvalidKey).
+// One interface, one file per backend, and decorators that are themselves a
+// Storage. The files, one job each:
+//
+//	storage.go        the Storage interface, its errors, CheckKey, Kind, Volatile and HolderOf
+//	memory.go         Memory: objects in the process's memory
+//	local.go          Local: one file per object under a directory, written atomically
+//	s3.go             S3: objects in a bucket of an S3-compatible store (AWS S3, Aliyun OSS,
+//	                  MinIO, versitygw), and how its errors map to this package's
+//	encrypted.go      Encrypted: the AES-256-GCM decorator and its object format
+//	open.go           Open: the backend a config.Config names
+//	bucket.go         CreateBucket: the bucket an s3 or oss config names
+//	contract_test.go  the interface's promises as one suite, run against every backend and decorator
+//
+// Keys are slash-separated relative paths such as "users/0192f0c1-....json";
+// Lake builds them from validated catalog names, and backends still refuse
+// keys that could escape their root (ErrInvalidKey).
 package storage
 
 import (
