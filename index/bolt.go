@@ -26,10 +26,10 @@ import (
 //
 //	format                   key: "sealed-1" (bolt_format.go; absent in a
 //	                         namespace created before sealed values)
-//	counts                   key: how many catalogs, script names, sources
+//	counts                   key: how many catalogs, merge script names, sources
 //	setting                  key: the config (JSON)
 //	lake_id                  key: the lake's ID (LakeID)
-//	scripts/                 bucket: =<name> -> source hash
+//	scripts/                 bucket: =<merge script name> -> source hash
 //	script_sources/          bucket: =<hash> -> a merge script's source (immutable)
 //	catalogs/                bucket of catalogs:
 //	  =<catalog>/            bucket per catalog:

@@ -346,5 +346,8 @@ func Open(ctx context.Context, metaURL string, opts Options) (Index, error) {
 // caller can tell an embedded lake (and find DIR/meta.db) without opening
 // it. An opened index says the same through Embedded.
 func EmbeddedDir(metaURL string) (dir string, ok bool) {
-	return strings.CutPrefix(metaURL, "file://")
+	if dir, ok = strings.CutPrefix(metaURL, "file://"); !ok {
+		return "", false
+	}
+	return dir, true
 }

@@ -63,7 +63,10 @@ func Client(t testing.TB, url string) rueidis.Client {
 }
 
 // Prefix returns a key prefix unique to this test and deletes every key
-// under it when the test ends.
+// under it when the test ends. The deletion is its own SCAN and UNLINK, not
+// index.Wiper: the index package's tests use this package, so it cannot
+// import index (an import cycle), and the prefix may hold keys no index
+// wrote.
 func Prefix(t testing.TB, url string) string {
 	t.Helper()
 	prefix := "laketest:" + uuid.NewString()[:8] + ":"
@@ -82,7 +85,7 @@ func Prefix(t testing.TB, url string) string {
 				return
 			}
 			if len(entry.Elements) > 0 {
-				client.Do(ctx, client.B().Del().Key(entry.Elements...).Build())
+				client.Do(ctx, client.B().Unlink().Key(entry.Elements...).Build())
 			}
 			if cursor = entry.Cursor; cursor == 0 {
 				return
