@@ -3,7 +3,9 @@
 //	lake [--meta URL] COMMAND [ARGS]
 //
 // Each subcommand is one file of this package that registers itself with
-// register in an init function; main.go knows none of them by name.
+// register in an init function (bench_storage.go holds a storage decorator
+// of bench's); main.go knows none of them by name. A command file names its
+// parts setupX (its flags) and runX (what it does).
 package main
 
 import (

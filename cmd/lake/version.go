@@ -26,13 +26,15 @@ lake --version prints the same.`,
 }
 
 func setupVersion(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
-	return func(ctx context.Context, args []string) error {
-		if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
-			return err
-		}
-		printVersion(a.stdout)
-		return nil
+	return func(ctx context.Context, args []string) error { return runVersion(a, args) }
+}
+
+func runVersion(a *app, args []string) error {
+	if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
+		return err
 	}
+	printVersion(a.stdout)
+	return nil
 }
 
 // buildVersion describes the running binary from its build info.
