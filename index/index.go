@@ -225,6 +225,7 @@ type ConfigStore interface {
 // directory (file://). Dir is that directory; a lake without a config keeps
 // its bodies beside the meta store there.
 type Embedded interface {
+	// Dir returns that directory, absolute: the one that holds meta.db.
 	Dir() string
 }
 
@@ -237,6 +238,8 @@ type Embedded interface {
 // using (a benchmark's, a test's): a client writing meanwhile may leave
 // keys behind.
 type Wiper interface {
+	// Wipe removes the namespace's keys; an empty namespace is no error,
+	// an empty KeyPrefix is ErrNoKeyPrefix.
 	Wipe(ctx context.Context) error
 }
 
