@@ -23,20 +23,31 @@ func runApplyCases(t *testing.T, tests []applyCase) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := mustDecode(t, tt.doc)
-			before := mustEncode(t, doc)
-			p, err := ParsePath(tt.field)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := Delta{Type: tt.typ, Path: p}
-			if tt.value != "" {
-				d.Value = []byte(tt.value)
-			}
-			out, err := Apply(doc, d)
+			doc, before, out, err := applyTo(t, tt.doc, tt.field, func(p []string) Delta {
+				d := Delta{Type: tt.typ, Path: p}
+				if tt.value != "" {
+					d.Value = []byte(tt.value)
+				}
+				return d
+			})
 			checkApplied(t, doc, before, out, err, tt.err, tt.want)
 		})
 	}
+}
+
+// applyTo decodes docText, applies the delta build makes for field's path,
+// and returns what checkApplied takes: the input, its encoding before, the
+// result and the error.
+func applyTo(t *testing.T, docText, field string, build func(path []string) Delta) (doc any, before string, out any, err error) {
+	t.Helper()
+	doc = mustDecode(t, docText)
+	before = mustEncode(t, doc)
+	p, err := ParsePath(field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = Apply(doc, build(p))
+	return doc, before, out, err
 }
 
 // checkApplied asserts one Apply: on an expected error, the error's identity

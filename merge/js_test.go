@@ -52,18 +52,14 @@ func runScriptCases(t *testing.T, s *Script, tests []scriptCase) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := mustDecode(t, tt.doc)
-			before := mustEncode(t, doc)
-			p, err := ParsePath(tt.field)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := Delta{Type: ScriptType, Path: p, Value: []byte(tt.value), Script: s,
-				Context: ScriptContext{Catalog: "cat", Field: tt.field, Version: 7}}
-			if err := Check(d); err != nil {
-				t.Fatalf("Check: %v", err)
-			}
-			out, err := Apply(doc, d)
+			doc, before, out, err := applyTo(t, tt.doc, tt.field, func(p []string) Delta {
+				d := Delta{Type: ScriptType, Path: p, Value: []byte(tt.value), Script: s,
+					Context: ScriptContext{Catalog: "cat", Field: tt.field, Version: 7}}
+				if err := Check(d); err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return d
+			})
 			checkApplied(t, doc, before, out, err, tt.err, tt.want)
 			if tt.err != nil && !strings.Contains(err.Error(), tt.errText) {
 				t.Errorf("error %q does not mention %q", err, tt.errText)
