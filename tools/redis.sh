@@ -12,14 +12,18 @@ redis_answers() {
   [[ "$reply" == +PONG* || "$reply" == -NOAUTH* ]]
 }
 
-ensure_redis_server() {
-  command -v redis-server >/dev/null && return 0
+# ensure_command CMD PACKAGE: installs the Debian PACKAGE when CMD is
+# missing and we are root; fails when CMD is still missing.
+ensure_command() {
+  command -v "$1" >/dev/null && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "redis: installing redis-server from Debian packages" >&2
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+    echo "tools: installing $2 from Debian packages" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
   fi
-  command -v redis-server >/dev/null || { echo "redis: redis-server is not installed and could not be installed" >&2; return 1; }
+  command -v "$1" >/dev/null || { echo "tools: $1 is not installed and could not be installed" >&2; return 1; }
 }
+
+ensure_redis_server() { ensure_command redis-server redis-server; }
 
 # start_throwaway_redis: starts redis-server on a free loopback port, without
 # persistence, stopped when the calling shell exits. Sets THROWAWAY_REDIS_URL.

@@ -14,6 +14,10 @@ if ! redis_answers "$LAKE_TEST_REDIS_URL"; then
   export LAKE_TEST_REDIS_URL="$THROWAWAY_REDIS_URL"
 fi
 echo "test: Redis at $LAKE_TEST_REDIS_URL" >&2
+# Tests also start redis-servers of their own (restarts, replicas, a
+# cluster) and run the README's curl examples.
+ensure_redis_server
+ensure_command curl curl
 
 go mod download
 echo "test: go vet" >&2
