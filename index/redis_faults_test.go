@@ -189,6 +189,10 @@ func TestReadOfAReplicaWithoutItsPrimaryIsUnavailable(t *testing.T) {
 	_, err = idx.LoadConfig(ctx)
 	cancel()
 	mustBeUnavailable(t, "config of a replica without its primary", err, "MASTERDOWN")
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err = idx.Catalogs(ctx, "", 10)
+	cancel()
+	mustBeUnavailable(t, "catalogs of a replica without its primary", err, "MASTERDOWN")
 
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -283,10 +283,22 @@ func (r *redisIndex) Catalogs(ctx context.Context, after string, limit int) ([]C
 	}
 	cmds := make(rueidis.Commands, len(names))
 	for i, name := range names {
-		cmds[i] = r.client.B().Hget().Key(r.catalogKeys(name)[0]).Field("version").Build()
+		cmds[i] = r.client.B().Hget().Key(r.catalogKeys(name)[0]).Field("version").Build().Pin() // may be sent twice
 	}
 	list := make([]CatalogInfo, len(names))
-	for i, res := range r.client.DoMulti(ctx, cmds...) {
+	// The versions are reads: the whole pipeline is sent again while any of
+	// them meets a server that cannot answer for now.
+	var results []rueidis.RedisResult
+	_ = retryTransient(ctx, func() error {
+		results = r.client.DoMulti(ctx, cmds...)
+		for _, res := range results {
+			if _, transient := transientReply(res.Error()); transient {
+				return res.Error()
+			}
+		}
+		return nil
+	})
+	for i, res := range results {
 		list[i].Name = names[i]
 		v, err := res.ToString()
 		if rueidis.IsRedisNil(err) {
