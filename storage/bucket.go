@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/minio/minio-go/v7"
 
@@ -18,10 +19,17 @@ import (
 // ErrAccessDenied). Configs of other storage kinds have no bucket: for them
 // CreateBucket does nothing.
 //
-// An invalid config is an error wrapping config.ErrInvalid; an unreachable
-// store wraps ErrUnavailable.
+// The secrets the config leaves out come from this process, as for Open
+// (config.Resolve). An invalid config is an error wrapping
+// config.ErrInvalid; an unreachable store wraps ErrUnavailable.
 func CreateBucket(ctx context.Context, cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	// The keys may be left to this process (secret_key_file, the
+	// environment), as Open takes them.
+	cfg, err := cfg.Resolve(os.Getenv)
+	if err != nil {
 		return err
 	}
 	kind := cfg.StorageKind()

@@ -86,3 +86,23 @@ func TestCreateBucketErrors(t *testing.T) {
 		t.Fatalf("CreateBucket of a local config: %v", err)
 	}
 }
+
+// The README's recipe keeps the keys out of the stored config: CreateBucket
+// takes them from the environment, as Open does.
+func TestCreateBucketTakesTheKeysFromTheEnvironment(t *testing.T) {
+	srv := s3test.Start(t)
+	ctx := testCtx(t)
+	t.Setenv(config.EnvAccessKey, srv.AccessKey)
+	t.Setenv(config.EnvSecretKey, srv.SecretKey)
+	name := "lake-env-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	cfg := bucketConfig(srv, name)
+	cfg.AccessKey, cfg.SecretKey = "", ""
+	if err := CreateBucket(ctx, cfg); err != nil {
+		t.Fatalf("CreateBucket with the keys in the environment: %v", err)
+	}
+	s := newTestS3(t, s3Options(srv))
+	s.bucket = name
+	if err := s.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put into the created bucket: %v", err)
+	}
+}
