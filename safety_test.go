@@ -498,3 +498,26 @@ func TestIsInputErrorPutsStoredDataFirst(t *testing.T) {
 		}
 	}
 }
+
+// A process that lacks the stored config's secrets can still be told why a
+// new config is refused: it never panics on the old config it cannot open.
+func TestUpdateConfigOfALakeWhoseSecretsThisProcessLacks(t *testing.T) {
+	l := newTestLake(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv(config.EnvAESPwd, "the-password")
+	writer := l.client()
+	if err := writer.UpdateConfig(ctx, &config.Config{Storage: "local", Path: dir, Encrypt: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, writer, lake.WriteRequest{Catalog: "c", Field: "a", Value: 1})
+	t.Setenv(config.EnvAESPwd, "")
+	other := l.client()
+	err := other.UpdateConfig(ctx, &config.Config{Storage: "local", Path: t.TempDir()})
+	if !errors.Is(err, lake.ErrStorageChange) {
+		t.Fatalf("UpdateConfig without the old password: %v, want ErrStorageChange", err)
+	}
+	if err := other.UpdateConfig(ctx, &config.Config{Storage: "local", Path: dir, Encrypt: true}); !errors.Is(err, lake.ErrInvalidConfig) {
+		t.Fatalf("the same config without a password here: %v, want ErrInvalidConfig", err)
+	}
+}

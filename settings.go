@@ -235,8 +235,11 @@ func (c *Client) checkStorageChange(ctx context.Context, idx index.Index, next *
 	if old.StorageKind() == config.StorageMemory {
 		return nil
 	}
-	if old, err = old.Resolve(os.Getenv); err != nil {
-		old.AESPwd = "" // unknown here: compare the rest
+	// Without the old secrets here (no LAKE_AES_PWD, a missing file), the
+	// stored fields are compared as they are: an encrypted lake then counts
+	// as moved, which only force allows.
+	if resolved, err := old.Resolve(os.Getenv); err == nil {
+		old = resolved
 	}
 	why := storageMove(old, next)
 	if why == "" {
