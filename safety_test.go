@@ -156,6 +156,7 @@ func TestInvalidUTF8IsRefusedEverywhere(t *testing.T) {
 		"nested":      map[string]any{"a": []any{nested{Tags: []string{"ok", "\xff"}}}},
 		"raw message": json.RawMessage("\"\xff\""),
 		"lake.JSON":   lake.JSON("{\"a\":\"\xfe\"}"),
+		"a Marshaler": halfCharacter{},
 	} {
 		if err := client.Write(ctx, lake.WriteRequest{Catalog: "u", Field: "f", Value: value}); !errors.Is(err, lake.ErrInvalidValue) {
 			t.Errorf("%s: %v, want ErrInvalidValue", name, err)
@@ -521,3 +522,9 @@ func TestUpdateConfigOfALakeWhoseSecretsThisProcessLacks(t *testing.T) {
 		t.Fatalf("the same config without a password here: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// halfCharacter marshals to a JSON escape of half a character, which
+// decoding would turn into U+FFFD.
+type halfCharacter struct{}
+
+func (halfCharacter) MarshalJSON() ([]byte, error) { return []byte(`"\ud800"`), nil }

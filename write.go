@@ -168,8 +168,8 @@ func encodeValue(v any) ([]byte, error) {
 	}
 	// encoding/json writes invalid UTF-8 in a Go string as the escape
 	// \ufffd, silently; a custom MarshalJSON may return any bytes.
-	if !utf8.Valid(data) {
-		return nil, fmt.Errorf("%w: not valid UTF-8", ErrInvalidValue)
+	if !jsontext.Valid(data) {
+		return nil, fmt.Errorf("%w: not valid UTF-8, or a \\u escape of half a character", ErrInvalidValue)
 	}
 	if bytes.Contains(data, []byte(`\ufffd`)) && !validStrings(reflect.ValueOf(v), 0) {
 		return nil, fmt.Errorf("%w: a string in the value is not valid UTF-8", ErrInvalidValue)

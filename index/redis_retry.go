@@ -64,6 +64,9 @@ func classify(err error) error {
 // retryTransient waits for all of them as long as the caller's deadline
 // allows. BUSYGROUP and BUSYKEY are not BUSY: they are final answers.
 func transientReply(err error) (string, bool) {
+	if err == nil {
+		return "", false // the common case, without errors.As's allocation
+	}
 	var reply *rueidis.RedisError
 	if !errors.As(err, &reply) || reply.IsNil() {
 		return "", false
