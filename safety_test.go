@@ -528,3 +528,27 @@ func TestUpdateConfigOfALakeWhoseSecretsThisProcessLacks(t *testing.T) {
 type halfCharacter struct{}
 
 func (halfCharacter) MarshalJSON() ([]byte, error) { return []byte(`"\ud800"`), nil }
+
+// Check reports what breaks a read, nothing more: a body with invalid
+// UTF-8 (which older versions stored) still folds, so it is not a problem
+// and a repair keeps it.
+func TestCheckKeepsABodyThatStillFolds(t *testing.T) {
+	l := newTestLake(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	local, _ := storage.NewLocalStorage(dir)
+	client := l.client(withStorage(local), withoutCache)
+	mustWrite(t, client, lake.WriteRequest{Catalog: "u", Field: "a", Value: "ok"})
+	files, _ := filepath.Glob(filepath.Join(dir, "u", "*.json"))
+	if len(files) != 1 {
+		t.Fatal(files)
+	}
+	os.WriteFile(files[0], []byte("\"bad \xff byte\""), 0o600)
+	if _, err := client.Read(ctx, lake.ReadRequest{Catalog: "u", Strict: true}); err != nil {
+		t.Fatalf("the body no longer folds: %v", err)
+	}
+	report, err := client.Check(ctx, "u", lake.CheckOptions{Repair: true})
+	if err != nil || len(report.Problems) != 0 || l.logLen("u") != 1 {
+		t.Fatalf("check: %+v, %v; log holds %d", report, err, l.logLen("u"))
+	}
+}
