@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +29,9 @@ type fixture struct {
 	// files under the directory above its root, the objects in its bucket),
 	// so that a test sees what a refused call might have left anywhere.
 	stored func() []string
+	// raw is the store that holds the bytes at rest: the store itself, or
+	// what a decorator wraps. Tests damage objects through it.
+	raw Storage
 }
 
 // invalidKeys are keys every Storage refuses with ErrInvalidKey: empty,
@@ -228,6 +233,8 @@ func runContract(t *testing.T, kind string, open func(t *testing.T) fixture) {
 			t.Fatalf("Get after changing a slice got = %q, %v; want abc", again, err)
 		}
 	})
+
+	runPartsContract(t, open)
 }
 
 // refusesInvalidKeys checks that Put, Get and Delete refuse every one of
@@ -281,7 +288,7 @@ func allBytes() []byte {
 
 func memoryFixture(t *testing.T) fixture {
 	m := NewMemoryStorage()
-	return fixture{store: m, stored: m.Keys}
+	return fixture{store: m, stored: m.Keys, raw: m}
 }
 
 // localFixture roots the store one level below a temporary directory and
@@ -293,7 +300,7 @@ func localFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{store: l, stored: func() []string {
+	return fixture{store: l, raw: l, stored: func() []string {
 		var files []string
 		err := filepath.WalkDir(parent, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
@@ -319,7 +326,7 @@ func s3Fixture(srv *s3test.Server, kind string) func(t *testing.T) fixture {
 			opts.PathStyle = config.PathStylePath // an OSS emulator on loopback
 		}
 		s := newTestS3(t, opts)
-		return fixture{store: s, stored: func() []string {
+		return fixture{store: s, raw: s, stored: func() []string {
 			var keys []string
 			for obj := range s.client.Client.ListObjects(testCtx(t), s.bucket, minio.ListObjectsOptions{Recursive: true}) {
 				if obj.Err != nil {
@@ -341,7 +348,7 @@ var contractKey = sync.OnceValues(func() (*Encrypted, error) {
 })
 
 // encryptedFixture wraps the store inner opens, as NewEncrypted would but
-// with contractKey; what it holds is what inner holds.
+// with contractKey; what it holds, and its raw store, are inner's.
 func encryptedFixture(inner func(t *testing.T) fixture) func(t *testing.T) fixture {
 	return func(t *testing.T) fixture {
 		key, err := contractKey()
@@ -396,4 +403,292 @@ func TestEncryptedS3Contract(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
 	runContract(t, "encrypted(s3)", encryptedFixture(s3Fixture(srv, config.StorageS3)))
+}
+
+// runPartsContract states the promises of PutParts, GetParts, ReadParts and
+// Ranger, run through the package functions as Lake calls them.
+func runPartsContract(t *testing.T, open func(t *testing.T) fixture) {
+	t.Run("PartsRoundTrip", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		parts := testParts(1<<20, 0, 5, 1<<20, 0)
+		parts[2] = []byte("LAKE\x02 a part that begins like a sealed one")
+		parts = append(parts, nil, allBytes(), []byte(`{"a":1}`))
+		ext := putParts(t, s, "packs/p1", parts)
+		for i, e := range ext {
+			if e.Index != i || (i > 0 && e.Offset < ext[i-1].Offset+ext[i-1].Length) {
+				t.Fatalf("extents %+v: not in order, back to back", ext)
+			}
+		}
+		got, err := GetParts(ctx, s, "packs/p1", ext)
+		wantParts(t, got, err, parts)
+		got, err = ReadParts(ctx, s, "packs/p1")
+		wantParts(t, got, err, parts)
+	})
+
+	t.Run("GetPartsAnySubsetInAnyOrder", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		parts := testParts(10, 0, 300, 7, 4096, 1, 0, 99, 3, 12)
+		ext := putParts(t, s, "packs/p", parts)
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		subsets := [][]int{{9, 0}, {5}, {1, 1, 2}, {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}}
+		for range 10 {
+			subsets = append(subsets, rng.Perm(len(parts))[:1+rng.IntN(len(parts))])
+		}
+		for _, idx := range subsets {
+			want := make([][]byte, len(idx))
+			wantExt := make([]Extent, len(idx))
+			for k, i := range idx {
+				want[k], wantExt[k] = parts[i], ext[i]
+			}
+			got, err := GetParts(ctx, s, "packs/p", wantExt)
+			wantParts(t, got, err, want)
+		}
+	})
+
+	t.Run("GetPartsFarApart", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		parts := testParts(100, rangeGap+1000, 200, 2*rangeGap, 0, 300)
+		ext := putParts(t, s, "packs/far", parts)
+		for _, idx := range [][]int{{4, 0, 2}, {0, 5}, {5, 3, 1}, {0, 1, 2, 3, 4, 5}} {
+			want := make([][]byte, len(idx))
+			wantExt := make([]Extent, len(idx))
+			for k, i := range idx {
+				want[k], wantExt[k] = parts[i], ext[i]
+			}
+			got, err := GetParts(ctx, s, "packs/far", wantExt)
+			wantParts(t, got, err, want)
+		}
+	})
+
+	t.Run("GetPartsOfAMissingObjectIsErrNotFound", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		ext := []Extent{{Index: 0, Offset: 5, Length: 20}}
+		if got, err := GetParts(ctx, s, "packs/none", ext); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Fatalf("GetParts of a missing object = %v, %v; want ErrNotFound", got, err)
+		}
+		if got, err := ReadParts(ctx, s, "packs/none"); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Fatalf("ReadParts of a missing object = %v, %v; want ErrNotFound", got, err)
+		}
+	})
+
+	t.Run("PartsRefuseInvalidKeysAndNoParts", func(t *testing.T) {
+		ctx := testCtx(t)
+		f := open(t)
+		for _, key := range []string{"", "../escape", "a//b"} {
+			if _, err := PutParts(ctx, f.store, key, [][]byte{[]byte("x")}); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("PutParts(%q) = %v, want ErrInvalidKey", key, err)
+			}
+			if _, err := GetParts(ctx, f.store, key, []Extent{{Offset: 5, Length: 13}}); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("GetParts(%q) = %v, want ErrInvalidKey", key, err)
+			}
+			if _, err := ReadParts(ctx, f.store, key); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("ReadParts(%q) = %v, want ErrInvalidKey", key, err)
+			}
+		}
+		if ext, err := PutParts(ctx, f.store, "packs/empty", nil); err == nil {
+			t.Errorf("PutParts of no parts = %v, nil; want an error", ext)
+		}
+		if stored := f.stored(); len(stored) != 0 {
+			t.Fatalf("refused PutParts stored %q", stored)
+		}
+	})
+
+	t.Run("GetPartsOfATruncatedObject", func(t *testing.T) {
+		ctx := testCtx(t)
+		f := open(t)
+		parts := testParts(100, 0, 100, 100, 100)
+		ext := putParts(t, f.store, "packs/cut", parts)
+		obj, err := f.raw.Get(ctx, "packs/cut")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, keep := range map[string]int64{
+			"inside part 2's data":   ext[2].Offset + ext[2].Length/2,
+			"inside part 2's header": ext[2].Offset + 5,
+			"one byte short":         ext[4].Offset + ext[4].Length - 1,
+		} {
+			if err := f.raw.Put(ctx, "packs/cut", obj[:keep]); err != nil {
+				t.Fatal(err)
+			}
+			got, err := GetParts(ctx, f.store, "packs/cut", ext)
+			if err != nil {
+				t.Fatalf("%s: GetParts = %v", name, err)
+			}
+			for i, p := range got {
+				if inside := ext[i].Offset+ext[i].Length <= keep; inside {
+					if p.Err != nil || !bytes.Equal(p.Data, parts[i]) {
+						t.Errorf("%s: part %d, kept whole, = %q, %v", name, i, p.Data, p.Err)
+					}
+				} else if !errors.Is(p.Err, ErrCorrupt) || p.Data != nil {
+					t.Errorf("%s: part %d, cut, = %q, %v; want ErrCorrupt", name, i, p.Data, p.Err)
+				}
+			}
+			all, err := ReadParts(ctx, f.store, "packs/cut")
+			if err != nil {
+				t.Fatalf("%s: ReadParts = %v", name, err)
+			}
+			whole := 0
+			for whole < len(ext) && ext[whole].Offset+ext[whole].Length <= keep {
+				whole++
+			}
+			if len(all) != whole+1 || !errors.Is(all[whole].Err, ErrCorrupt) {
+				t.Fatalf("%s: ReadParts = %d parts, last %v; want %d whole parts and an ErrCorrupt", name, len(all), all[len(all)-1].Err, whole)
+			}
+			wantParts(t, all[:whole], nil, parts[:whole])
+		}
+	})
+
+	t.Run("AFlippedByteDamagesOnlyItsPart", func(t *testing.T) {
+		ctx := testCtx(t)
+		f := open(t)
+		parts := testParts(100, 100, 100, 100)
+		ext := putParts(t, f.store, "packs/flip", parts)
+		obj, err := f.raw.Get(ctx, "packs/flip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj[ext[2].Offset+frameHeaderSize+(ext[2].Length-frameHeaderSize)/2] ^= 0x20
+		if err := f.raw.Put(ctx, "packs/flip", obj); err != nil {
+			t.Fatal(err)
+		}
+		got, err := GetParts(ctx, f.store, "packs/flip", ext)
+		all, err2 := ReadParts(ctx, f.store, "packs/flip")
+		for what, got := range map[string][]Part{"GetParts": got, "ReadParts": all} {
+			if err != nil || err2 != nil || len(got) != len(parts) {
+				t.Fatalf("%s = %d parts, %v, %v", what, len(got), err, err2)
+			}
+			for i, p := range got {
+				if i == 2 {
+					if !errors.Is(p.Err, ErrCorrupt) && !errors.Is(p.Err, ErrDecrypt) || p.Data != nil {
+						t.Errorf("%s: damaged part = %q, %v; want ErrCorrupt or ErrDecrypt", what, p.Data, p.Err)
+					}
+				} else if p.Err != nil || !bytes.Equal(p.Data, parts[i]) {
+					t.Errorf("%s: part %d = %q, %v; want it intact", what, i, p.Data, p.Err)
+				}
+			}
+		}
+	})
+
+	t.Run("AWrongExtentIsErrCorrupt", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		parts := testParts(100, 100, 100)
+		ext := putParts(t, s, "packs/ext", parts)
+		e := ext[1]
+		for name, bad := range map[string]Extent{
+			"another index":         {Index: 2, Offset: e.Offset, Length: e.Length},
+			"a longer length":       {Index: 1, Offset: e.Offset, Length: e.Length + 1},
+			"a shorter length":      {Index: 1, Offset: e.Offset, Length: e.Length - 1},
+			"a shifted offset":      {Index: 1, Offset: e.Offset + 1, Length: e.Length},
+			"another part's offset": {Index: 1, Offset: ext[0].Offset, Length: e.Length},
+			"past the end":          {Index: 1, Offset: 1 << 40, Length: e.Length},
+			"a negative index":      {Index: -1, Offset: e.Offset, Length: e.Length},
+			"a negative offset":     {Index: 1, Offset: -1, Length: e.Length},
+			"offset in the magic":   {Index: 1, Offset: 0, Length: e.Length},
+			"a negative length":     {Index: 1, Offset: e.Offset, Length: -1},
+			"a length under 12":     {Index: 1, Offset: e.Offset, Length: 11},
+			"a length over 1 GiB":   {Index: 1, Offset: e.Offset, Length: 2 << 30},
+			"an overflowing end":    {Index: 1, Offset: math.MaxInt64 - 20, Length: 100},
+		} {
+			got, err := GetParts(ctx, s, "packs/ext", []Extent{ext[0], bad, ext[2]})
+			if err != nil || len(got) != 3 {
+				t.Fatalf("%s: GetParts = %v, %v", name, got, err)
+			}
+			if !errors.Is(got[1].Err, ErrCorrupt) || got[1].Data != nil {
+				t.Errorf("%s: part = %q, %v; want ErrCorrupt", name, got[1].Data, got[1].Err)
+			}
+			if !strings.Contains(fmt.Sprint(got[1].Err), "packs/ext") {
+				t.Errorf("%s: error %v does not name the key", name, got[1].Err)
+			}
+			wantParts(t, []Part{got[0], got[2]}, nil, [][]byte{parts[0], parts[2]})
+		}
+	})
+
+	t.Run("GetRange", func(t *testing.T) {
+		ctx := testCtx(t)
+		s := open(t).store
+		r, ok := s.(Ranger)
+		if !ok {
+			if !strings.HasPrefix(Kind(s), "encrypted(") {
+				t.Fatalf("%s is not a Ranger", Kind(s))
+			}
+			return // an encrypted object cannot be read in pieces
+		}
+		if err := s.Put(ctx, "r/digits", []byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, "r/empty", nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			key            string
+			offset, length int64
+			want           string
+		}{
+			{"r/digits", 0, 4, "0123"},
+			{"r/digits", 3, 1, "3"},
+			{"r/digits", 0, 10, "0123456789"},
+			{"r/digits", 6, 100, "6789"},
+			{"r/digits", 9, 1 << 40, "9"},
+			{"r/digits", 10, 5, ""},
+			{"r/digits", 1000, 5, ""},
+			{"r/digits", 4, 0, ""},
+			{"r/empty", 0, 10, ""},
+		} {
+			got, err := r.GetRange(ctx, tc.key, tc.offset, tc.length)
+			if err != nil || string(got) != tc.want {
+				t.Errorf("GetRange(%s, %d, %d) = %q, %v; want %q", tc.key, tc.offset, tc.length, got, err, tc.want)
+			}
+		}
+		if got, err := r.GetRange(ctx, "r/none", 0, 10); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Errorf("GetRange of a missing object = %q, %v; want ErrNotFound", got, err)
+		}
+		if _, err := r.GetRange(ctx, "r/digits", -1, 4); err == nil {
+			t.Error("GetRange with a negative offset succeeded")
+		}
+		for _, key := range []string{"", "../escape", "a\x00b"} {
+			if _, err := r.GetRange(ctx, key, 0, 4); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("GetRange(%q) = %v, want ErrInvalidKey", key, err)
+			}
+		}
+	})
+}
+
+// testParts returns parts of the given sizes, each filled with bytes of
+// its own so that a part read from the wrong place shows.
+func testParts(sizes ...int) [][]byte {
+	parts := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		parts[i] = make([]byte, n)
+		for j := range parts[i] {
+			parts[i][j] = byte(i*31 + j)
+		}
+	}
+	return parts
+}
+
+func putParts(t testing.TB, s Storage, key string, parts [][]byte) []Extent {
+	t.Helper()
+	ext, err := PutParts(testCtx(t), s, key, parts)
+	if err != nil || len(ext) != len(parts) {
+		t.Fatalf("PutParts(%s) = %v, %v", key, ext, err)
+	}
+	return ext
+}
+
+// wantParts fails t unless got holds exactly want, every part intact.
+func wantParts(t testing.TB, got []Part, err error, want [][]byte) {
+	t.Helper()
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("got %d parts, %v; want %d parts", len(got), err, len(want))
+	}
+	for i, p := range got {
+		if p.Err != nil || !bytes.Equal(p.Data, want[i]) {
+			t.Fatalf("part %d = %d bytes %.20q, %v; want %d bytes %.20q", i, len(p.Data), p.Data, p.Err, len(want[i]), want[i])
+		}
+	}
 }

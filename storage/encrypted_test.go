@@ -392,3 +392,172 @@ func BenchmarkMemoryPutGet1KiB(b *testing.B) {
 func BenchmarkEncryptedPutGet1KiB(b *testing.B) {
 	benchmarkPutGet(b, newTestEncrypted(b, NewMemoryStorage(), testPassword))
 }
+
+// sealedPack puts parts as one pack under key through a fresh Encrypted over
+// memory and returns the memory store, the Encrypted, the extents and the
+// sealed parts as they are framed at rest.
+func sealedPack(t *testing.T, key string, parts [][]byte) (*Memory, *Encrypted, []Extent, [][]byte) {
+	t.Helper()
+	mem := NewMemoryStorage()
+	enc := newTestEncrypted(t, mem, testPassword)
+	ext := putParts(t, enc, key, parts)
+	raw, err := ReadParts(context.Background(), mem, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := make([][]byte, len(raw))
+	for i, p := range raw {
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		sealed[i] = p.Data
+	}
+	return mem, enc, ext, sealed
+}
+
+// wantPartDecryptError fails t unless p failed to open, with an error that
+// names the key and the part.
+func wantPartDecryptError(t *testing.T, p Part, key string, index int) {
+	t.Helper()
+	if !errors.Is(p.Err, ErrDecrypt) || p.Data != nil {
+		t.Fatalf("part %d = %q, %v; want ErrDecrypt", index, p.Data, p.Err)
+	}
+	if want := fmt.Sprintf("%s part %d", key, index); !strings.Contains(p.Err.Error(), want) {
+		t.Fatalf("error %q does not name %q", p.Err, want)
+	}
+}
+
+func TestEncryptedPartsAtRest(t *testing.T) {
+	secret := []byte(`{"token":"the-secret-value-that-must-not-leak"}`)
+	parts := [][]byte{secret, nil, secret}
+	mem, enc, ext, sealed := sealedPack(t, "packs/p", parts)
+	if _, ok := any(enc).(Ranger); ok {
+		t.Fatal("Encrypted is a Ranger; its whole objects cannot be read in pieces")
+	}
+	raw, err := mem.Get(context.Background(), "packs/p")
+	if err != nil || !bytes.HasPrefix(raw, []byte("LKPK\x01")) || bytes.Contains(raw, []byte("secret")) {
+		t.Fatalf("pack at rest = %q, %v; want a pack of sealed parts", raw, err)
+	}
+	for i, s := range sealed {
+		if !bytes.HasPrefix(s, append([]byte("LAKE\x02"), enc.salt[:]...)) || len(s) != encHeaderSize+len(parts[i])+encTagSize {
+			t.Fatalf("sealed part %d = %q; want the version-2 header and %d bytes", i, s, encHeaderSize+len(parts[i])+encTagSize)
+		}
+	}
+	if bytes.Equal(sealed[0], sealed[2]) {
+		t.Fatal("two parts with the same bytes are sealed alike: a nonce is shared")
+	}
+	got, err := GetParts(context.Background(), enc, "packs/p", ext)
+	wantParts(t, got, err, parts)
+
+	// Another instance with the same password reads them with its key for this salt.
+	other := newTestEncrypted(t, mem, testPassword)
+	all, err := ReadParts(context.Background(), other, "packs/p")
+	wantParts(t, all, err, parts)
+	if n := other.derivations.Load(); n != 2 {
+		t.Fatalf("reader ran the KDF %d times, want 2", n)
+	}
+}
+
+// A tamperer can fix the frame checksums; GCM still catches every change,
+// and only in the part changed.
+func TestEncryptedTamperedPartFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	const key = "packs/p"
+	parts := testParts(50, 60, 70)
+	mem, enc, _, sealed := sealedPack(t, key, parts)
+	for name, change := range map[string]func(s []byte) []byte{
+		"ciphertext":      func(s []byte) []byte { s[encHeaderSize+3] ^= 1; return s },
+		"tag":             func(s []byte) []byte { s[len(s)-1] ^= 1; return s },
+		"salt":            func(s []byte) []byte { s[6] ^= 1; return s },
+		"nonce":           func(s []byte) []byte { s[encHeaderSize-1] ^= 1; return s },
+		"version 1":       func(s []byte) []byte { s[4] = encVersion; return s },
+		"unknown version": func(s []byte) []byte { s[4] = 3; return s },
+		"cut to magic":    func(s []byte) []byte { return s[:4] },
+		"cut in header":   func(s []byte) []byte { return s[:20] },
+		"cut by one":      func(s []byte) []byte { return s[:len(s)-1] },
+	} {
+		damaged := make([][]byte, len(sealed))
+		for i, s := range sealed {
+			damaged[i] = bytes.Clone(s)
+		}
+		damaged[1] = change(damaged[1])
+		ext := putParts(t, mem, key, damaged) // framed anew: every checksum holds
+		got, err := GetParts(ctx, enc, key, ext)
+		all, err2 := ReadParts(ctx, enc, key)
+		for what, got := range map[string][]Part{"GetParts": got, "ReadParts": all} {
+			if err != nil || err2 != nil || len(got) != 3 {
+				t.Fatalf("%s: %s = %v, %v, %v", name, what, got, err, err2)
+			}
+			wantPartDecryptError(t, got[1], key, 1)
+			wantParts(t, []Part{got[0], got[2]}, nil, [][]byte{parts[0], parts[2]})
+		}
+	}
+}
+
+func TestEncryptedPartMovedToAnotherIndexOrKeyFails(t *testing.T) {
+	ctx := context.Background()
+	parts := testParts(50, 50, 50)
+	mem, enc, ext, sealed := sealedPack(t, "packs/alice", parts)
+
+	putParts(t, mem, "packs/alice", [][]byte{sealed[1], sealed[0], sealed[2]})
+	got, err := GetParts(ctx, enc, "packs/alice", ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPartDecryptError(t, got[0], "packs/alice", 0)
+	wantPartDecryptError(t, got[1], "packs/alice", 1)
+	wantParts(t, got[2:], nil, parts[2:])
+
+	putParts(t, mem, "packs/mallory", sealed)
+	got, err = GetParts(ctx, enc, "packs/mallory", ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range got {
+		wantPartDecryptError(t, p, "packs/mallory", i)
+	}
+}
+
+// A pack written before encryption was turned on stays readable, part by part.
+func TestEncryptedReadsAPlaintextPack(t *testing.T) {
+	ctx := context.Background()
+	mem := NewMemoryStorage()
+	parts := [][]byte{[]byte(`{"written":"before encryption"}`), nil, []byte(`"x"`)}
+	ext := putParts(t, mem, "packs/old", parts)
+	enc := newTestEncrypted(t, mem, testPassword)
+	got, err := GetParts(ctx, enc, "packs/old", []Extent{ext[2], ext[0]})
+	wantParts(t, got, err, [][]byte{parts[2], parts[0]})
+	all, err := ReadParts(ctx, enc, "packs/old")
+	wantParts(t, all, err, parts)
+}
+
+// A sealed part is never read as a whole object, nor a whole object as a part.
+func TestEncryptedWholeObjectsAndPartsDoNotMix(t *testing.T) {
+	ctx := context.Background()
+	mem, enc, _, sealed := sealedPack(t, "packs/p", [][]byte{[]byte(`{"a":1}`)})
+	if err := mem.Put(ctx, "packs/p", sealed[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := enc.Get(ctx, "packs/p")
+	wantDecryptError(t, got, err, "packs/p")
+	if !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("error %q does not say version 2", err)
+	}
+
+	if err := enc.Put(ctx, "whole", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := mem.Get(ctx, "whole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := putParts(t, mem, "whole", [][]byte{whole})
+	parts, err := GetParts(ctx, enc, "whole", ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPartDecryptError(t, parts[0], "whole", 0)
+	if !strings.Contains(parts[0].Err.Error(), "version 1") {
+		t.Fatalf("error %q does not say version 1", parts[0].Err)
+	}
+}

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-var _ Storage = (*Local)(nil)
+var (
+	_ Storage = (*Local)(nil)
+	_ Ranger  = (*Local)(nil)
+)
 
 // Local keeps each object as one file under a root directory. Writes are
 // atomic and durable: a temporary file is written and fsynced, renamed over
@@ -103,6 +107,47 @@ func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("storage: get %s: %w", key, err)
 	}
 	return data, nil
+}
+
+// GetRange reads at most length bytes from offset of the file for key (see
+// Ranger), or returns ErrNotFound. The buffer is sized by what the file
+// holds, never by length alone.
+func (l *Local) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	name, err := l.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRange(key, offset, length); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if length == 0 {
+		return []byte{}, nil
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: %w", key, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: %w", key, err)
+	}
+	if offset >= info.Size() {
+		return []byte{}, nil
+	}
+	// Put renames a new file into place, so the open file keeps its size.
+	buf := make([]byte, min(length, info.Size()-offset))
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("storage: get %s: %w", key, err)
+	}
+	return buf[:n], nil
 }
 
 // Delete removes the file for key; a missing file is not an error.

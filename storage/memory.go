@@ -12,6 +12,7 @@ import (
 var (
 	_ Storage  = (*Memory)(nil)
 	_ Volatile = (*Memory)(nil)
+	_ Ranger   = (*Memory)(nil)
 )
 
 // Memory keeps objects in the process's memory. Bodies do not survive the
@@ -63,6 +64,33 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
 	return append([]byte(nil), data...), nil
+}
+
+// GetRange returns a copy of at most length bytes from offset of the object
+// under key (see Ranger), or ErrNotFound.
+func (m *Memory) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if err := checkRange(key, offset, length); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if length == 0 {
+		return []byte{}, nil
+	}
+	m.mu.RLock()
+	data, ok := m.objects[key]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if offset >= int64(len(data)) {
+		return []byte{}, nil
+	}
+	return append([]byte(nil), data[offset:min(offset+length, int64(len(data)))]...), nil
 }
 
 // Delete removes key; a missing key is not an error.

@@ -10,6 +10,8 @@
 //	s3.go             S3: objects in a bucket of an S3-compatible store (AWS S3, Aliyun OSS,
 //	                  MinIO, versitygw), and how its errors map to this package's
 //	encrypted.go      Encrypted: the AES-256-GCM decorator and its object format
+//	parts.go          the multi-part object format: framing and checking, no I/O
+//	pack.go           PutParts, GetParts, ReadParts: multi-part objects on any Storage
 //	open.go           Open: the backend a config.Config names
 //	bucket.go         CreateBucket: the bucket an s3 or oss config names
 //	contract_test.go  the interface's promises as one suite, run against every backend and decorator
@@ -17,6 +19,40 @@
 // Keys are slash-separated relative paths such as "users/0192f0c1-....json";
 // Lake builds them from validated catalog names, and backends still refuse
 // keys that could escape their root (ErrInvalidKey).
+//
+// # Multi-part objects
+//
+// A multi-part object (a pack) stores several bodies, its parts, as one
+// immutable object, and each part can be read back alone: PutParts writes
+// one and returns an Extent per part, GetParts reads a few parts by their
+// extents with ranged reads, ReadParts reads them all. Version 1 of the
+// format is a 5-byte header followed by one frame per part, back to back,
+// in index order:
+//
+//	offset  size  field
+//	0       4     magic "LKPK"
+//	4       1     format version, 1
+//	5       ...   the frames
+//
+// and a frame is a 12-byte header followed by the part's bytes:
+//
+//	offset  size  field
+//	0       4     data length n, big-endian uint32 (at most 1 GiB)
+//	4       4     part index, big-endian uint32, counting from 0
+//	8       4     CRC-32C (Castagnoli), big-endian, over the 4 index bytes then the data
+//	12      n     the data
+//
+// An Extent points at a frame: Offset at its first header byte, Length = 12 + n.
+// The index and the checksum make a frame check itself: bytes read through a
+// wrong or stale extent, or a damaged object, fail with ErrCorrupt rather than
+// coming back as another part or as garbage. The format has no part count and
+// no trailer, so an object cut exactly between two frames reads through
+// ReadParts as a shorter, intact object; GetParts still reports the parts past
+// the cut as truncated.
+//
+// A decorator that changes bytes (Encrypted) implements PartStore and seals
+// each part on its own before framing; any other Storage gets the framing
+// above through its Put and Get, and through GetRange where it is a Ranger.
 package storage
 
 import (
@@ -59,6 +95,9 @@ var (
 	// failing (network errors, timeouts, 5xx responses) after retries. It is
 	// usually transient.
 	ErrUnavailable = errors.New("storage: object store unavailable")
+	// ErrCorrupt means a multi-part object, or one part of it, failed its
+	// checks or was cut short.
+	ErrCorrupt = errors.New("storage: object damaged")
 )
 
 // Kind names the backend behind s ("memory", "local", "encrypted(local)" ...)
