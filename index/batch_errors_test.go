@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hkloudou/lake/v2/internal/batch"
 	"github.com/hkloudou/lake/v2/internal/redistest"
 	"github.com/redis/rueidis"
 )
@@ -20,16 +21,16 @@ import (
 // gate: commits made while the first batch waits queue up and go out
 // together as the next one.
 type heldBatcher[Req any] struct {
-	*batcher[Req, int64]
+	*batch.Batcher[Req, int64]
 	gate chan struct{}
 
 	mu    sync.Mutex
 	sizes []int // of every batch sent
 }
 
-func holdCommits[Req any](run func(context.Context, []*call[Req, int64])) *heldBatcher[Req] {
+func holdCommits[Req any](run func(context.Context, []*batch.Call[Req, int64])) *heldBatcher[Req] {
 	h := &heldBatcher[Req]{gate: make(chan struct{})}
-	h.batcher = newBatcher(maxBatch, 1, func(ctx context.Context, calls []*call[Req, int64]) {
+	h.Batcher = batch.New(maxBatch, 1, func(ctx context.Context, calls []*batch.Call[Req, int64]) {
 		h.mu.Lock()
 		h.sizes = append(h.sizes, len(calls))
 		h.mu.Unlock()
@@ -46,12 +47,7 @@ func (h *heldBatcher[Req]) sent() []int {
 }
 
 func (h *heldBatcher[Req]) queued() int {
-	h.batcher.mu.Lock()
-	defer h.batcher.mu.Unlock()
-	if g := h.groups[0]; g != nil {
-		return len(g.queue)
-	}
-	return 0
+	return h.Queued(0)
 }
 
 // commitHeld commits n deltas concurrently to catalogs (round robin): the
@@ -119,7 +115,7 @@ func TestGroupCommitToAStoppedRedisFailsEveryCallerAndLogsNothing(t *testing.T) 
 	before := logsOf(t, r, catalogs)
 
 	h := holdCommits(r.commitBatch)
-	r.commits = h.batcher
+	r.commits = h.Batcher
 	const n = 24
 	errs := commitHeld(t, r, h, catalogs, n, server.Stop)
 	for i, err := range errs {
@@ -130,7 +126,7 @@ func TestGroupCommitToAStoppedRedisFailsEveryCallerAndLogsNothing(t *testing.T) 
 
 	server.Restart(t)
 	sameLogs(t, logsOf(t, r, catalogs), before)
-	r.commits = newBatcher(maxBatch, commitFlights, r.commitBatch)
+	r.commits = batch.New(maxBatch, commitFlights, r.commitBatch)
 	commitAndRead(t, r, "c0", "after the restart")
 }
 
@@ -144,7 +140,7 @@ func TestFileGroupCommitAfterCloseFailsEveryCallerAndLogsNothing(t *testing.T) {
 	before := logsOf(t, b, catalogs)
 
 	h := holdCommits(b.commitBatch)
-	b.commits = h.batcher
+	b.commits = h.Batcher
 	const n = 24
 	errs := commitHeld(t, b, h, catalogs, n, func() { must(t, b.Close()) })
 	for i, err := range errs {
@@ -178,22 +174,22 @@ func commitInOneBatch(t *testing.T, idx Index, commits []batchCommit) []batchRes
 	results := make([]batchResult, len(commits))
 	switch e := idx.(type) {
 	case *redisIndex:
-		calls := make([]*call[commitRequest, int64], len(commits))
+		calls := make([]*batch.Call[commitRequest, int64], len(commits))
 		for i, c := range commits {
-			calls[i] = &call[commitRequest, int64]{req: commitRequest{catalog: c.catalog, member: encodeMember(c.delta)}}
+			calls[i] = &batch.Call[commitRequest, int64]{Req: commitRequest{catalog: c.catalog, member: encodeMember(c.delta)}}
 		}
 		e.commitBatch(ctx, calls)
 		for i, c := range calls {
-			results[i] = batchResult{c.res, c.err}
+			results[i] = batchResult{c.Res, c.Err}
 		}
 	case *boltIndex:
-		calls := make([]*call[boltCommit, int64], len(commits))
+		calls := make([]*batch.Call[boltCommit, int64], len(commits))
 		for i, c := range commits {
-			calls[i] = &call[boltCommit, int64]{req: boltCommit{catalog: c.catalog, delta: c.delta}}
+			calls[i] = &batch.Call[boltCommit, int64]{Req: boltCommit{catalog: c.catalog, delta: c.delta}}
 		}
 		e.commitBatch(ctx, calls)
 		for i, c := range calls {
-			results[i] = batchResult{c.res, c.err}
+			results[i] = batchResult{c.Res, c.Err}
 		}
 	default:
 		t.Fatalf("no batch for %T", idx)
@@ -266,33 +262,33 @@ func TestABatchWhereOneCatalogOverflowsFailsOnlyThatCatalogsDeltas(t *testing.T)
 // settleCommits is the check of commit.lua's reply: one version per delta,
 // in the order commitBatch sent them, or nothing can be trusted.
 func TestSettleCommitsRejectsAReplyWithTheWrongNumberOfVersions(t *testing.T) {
-	batch := func() []*call[commitRequest, int64] {
-		return groupByCatalog([]*call[commitRequest, int64]{
-			{req: commitRequest{catalog: "a", member: "1"}},
-			{req: commitRequest{catalog: "b", member: "2"}},
-			{req: commitRequest{catalog: "a", member: "3"}},
+	batch := func() []*batch.Call[commitRequest, int64] {
+		return groupByCatalog([]*batch.Call[commitRequest, int64]{
+			{Req: commitRequest{catalog: "a", member: "1"}},
+			{Req: commitRequest{catalog: "b", member: "2"}},
+			{Req: commitRequest{catalog: "a", member: "3"}},
 		})
 	}
 	for _, versions := range [][]int64{nil, {10, 11}, {10, 11, 12, 13}} {
 		calls := batch()
 		settleCommits(calls, versions, nil)
 		for _, c := range calls {
-			if !errors.Is(c.err, ErrCorrupt) || c.res != 0 {
-				t.Fatalf("%d versions for 3 deltas: %s got %d, %v; want ErrCorrupt", len(versions), c.req.member, c.res, c.err)
+			if !errors.Is(c.Err, ErrCorrupt) || c.Res != 0 {
+				t.Fatalf("%d versions for 3 deltas: %s got %d, %v; want ErrCorrupt", len(versions), c.Req.member, c.Res, c.Err)
 			}
 		}
 	}
 	calls := batch()
 	settleCommits(calls, []int64{10, -1, 12}, nil)
 	// groupByCatalog put a's deltas first: 1, 3, then 2.
-	if got := []string{calls[0].req.member, calls[1].req.member, calls[2].req.member}; !slices.Equal(got, []string{"1", "3", "2"}) {
+	if got := []string{calls[0].Req.member, calls[1].Req.member, calls[2].Req.member}; !slices.Equal(got, []string{"1", "3", "2"}) {
 		t.Fatalf("batch order %v, want [1 3 2]", got)
 	}
-	if calls[0].res != 10 || calls[0].err != nil || calls[2].res != 12 || calls[2].err != nil {
-		t.Fatalf("the committed deltas: %d, %v and %d, %v", calls[0].res, calls[0].err, calls[2].res, calls[2].err)
+	if calls[0].Res != 10 || calls[0].Err != nil || calls[2].Res != 12 || calls[2].Err != nil {
+		t.Fatalf("the committed deltas: %d, %v and %d, %v", calls[0].Res, calls[0].Err, calls[2].Res, calls[2].Err)
 	}
-	if !errors.Is(calls[1].err, ErrVersionOverflow) {
-		t.Fatalf("version -1: %v, want ErrVersionOverflow", calls[1].err)
+	if !errors.Is(calls[1].Err, ErrVersionOverflow) {
+		t.Fatalf("version -1: %v, want ErrVersionOverflow", calls[1].Err)
 	}
 }
 
@@ -322,5 +318,15 @@ func TestRedisReplyThatDoesNotMatchItsBatchIsErrCorrupt(t *testing.T) {
 	swapLua(t, &luaRead, rueidis.NewLuaScriptReadOnly("return {}"))
 	if _, _, err := r.Read(ctx, "c", 0); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("read answered with no result: %v, want ErrCorrupt", err)
+	}
+}
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

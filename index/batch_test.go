@@ -2,138 +2,14 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/internal/batch"
 )
-
-// The batcher on its own: what goes into which batch.
-
-func TestBatcherSendsALoneCallAtOnce(t *testing.T) {
-	var batches [][]int
-	b := newBatcher(8, 1, func(_ context.Context, calls []*call[int, int]) {
-		var reqs []int
-		for _, c := range calls {
-			reqs = append(reqs, c.req)
-			c.res = c.req * 10
-		}
-		batches = append(batches, reqs)
-	})
-	for i := range 3 {
-		if res, err := b.do(context.Background(), 0, i); err != nil || res != i*10 {
-			t.Fatalf("do(%d) = %d, %v", i, res, err)
-		}
-	}
-	if fmt.Sprint(batches) != "[[0] [1] [2]]" {
-		t.Fatalf("sequential calls went as %v, want one batch each", batches)
-	}
-}
-
-func TestBatcherGroupsCallsThatArriveWhileABatchIsInFlight(t *testing.T) {
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
-	b := newBatcher(4, 1, func(_ context.Context, calls []*call[int, int]) {
-		mu.Lock()
-		first := len(sizes) == 0
-		sizes = append(sizes, len(calls))
-		mu.Unlock()
-		if first {
-			<-release // hold the first batch until the others queue up
-		}
-		for _, c := range calls {
-			c.res = c.req
-		}
-	})
-	var wg sync.WaitGroup
-	wg.Go(func() { b.do(context.Background(), 0, -1) })
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 })
-	for i := range 10 {
-		wg.Go(func() {
-			if res, err := b.do(context.Background(), 0, i); err != nil || res != i {
-				t.Errorf("do(%d) = %d, %v", i, res, err)
-			}
-		})
-	}
-	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.groups[0].queue) == 10 })
-	close(release)
-	wg.Wait()
-	if fmt.Sprint(sizes) != "[1 4 4 2]" {
-		t.Fatalf("batch sizes %v, want [1 4 4 2] (10 queued calls in batches of at most 4)", sizes)
-	}
-}
-
-func TestBatcherKeepsGroupsApart(t *testing.T) {
-	var mixed atomic.Bool
-	b := newBatcher(64, 1, func(_ context.Context, calls []*call[uint16, int]) {
-		for _, c := range calls {
-			if c.req != calls[0].req {
-				mixed.Store(true)
-			}
-		}
-	})
-	var wg sync.WaitGroup
-	for i := range 200 {
-		wg.Go(func() { b.do(context.Background(), uint16(i%3), uint16(i%3)) })
-	}
-	wg.Wait()
-	if mixed.Load() {
-		t.Fatal("a batch held calls of two groups")
-	}
-}
-
-func TestBatcherNeverSendsACallWhoseContextEndedInTheQueue(t *testing.T) {
-	release := make(chan struct{})
-	var sent sync.Map
-	b := newBatcher(8, 1, func(_ context.Context, calls []*call[string, int]) {
-		for _, c := range calls {
-			sent.Store(c.req, true)
-		}
-		if calls[0].req == "first" {
-			<-release
-		}
-	})
-	go b.do(context.Background(), 0, "first")
-	waitFor(t, func() bool { _, ok := sent.Load("first"); return ok })
-
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { _, err := b.do(ctx, 0, "canceled"); errc <- err }()
-	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.groups[0].queue) == 1 })
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("canceled call returned %v", err)
-	}
-	close(release)
-	if _, err := b.do(context.Background(), 0, "after"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := sent.Load("canceled"); ok {
-		t.Fatal("a call abandoned in the queue was sent")
-	}
-	if _, err := b.do(ctx, 0, "already canceled"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("call with a canceled context returned %v", err)
-	}
-	if _, ok := sent.Load("already canceled"); ok {
-		t.Fatal("a call whose context had ended was sent")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // Group commit on the engines: concurrent commits to many catalogs, each
 // answered with the version its entry got in the log.
@@ -201,7 +77,7 @@ func TestConcurrentCommitsToManyCatalogsGetTheirLoggedVersions(t *testing.T) {
 func TestRedisGroupsConcurrentCommitsIntoFewerCalls(t *testing.T) {
 	r, _ := openTest(t)
 	var calls, largest atomic.Int64
-	r.commits = newBatcher(maxBatch, commitFlights, func(ctx context.Context, batch []*call[commitRequest, int64]) {
+	r.commits = batch.New(maxBatch, commitFlights, func(ctx context.Context, batch []*batch.Call[commitRequest, int64]) {
 		calls.Add(1)
 		if n := int64(len(batch)); n > largest.Load() {
 			largest.Store(n)
@@ -266,7 +142,7 @@ func TestRedisGroupsConcurrentReadsAndEachOwnsItsDeltas(t *testing.T) {
 		versions = append(versions, v)
 	}
 	var calls atomic.Int64
-	r.reads = newBatcher(maxReadBatch, readFlights, func(ctx context.Context, batch []*call[readRequest, readResult]) {
+	r.reads = batch.New(maxReadBatch, readFlights, func(ctx context.Context, batch []*batch.Call[readRequest, readResult]) {
 		calls.Add(1)
 		r.readBatch(ctx, batch)
 	})

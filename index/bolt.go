@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hkloudou/lake/v2/internal/batch"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -60,7 +61,7 @@ type boltIndex struct {
 	// key), so an unsealed value in it is corrupt.
 	strict bool
 	// commits groups concurrent commits into one transaction (one fsync).
-	commits *batcher[boltCommit, int64]
+	commits *batch.Batcher[boltCommit, int64]
 	// broken is the ErrCorrupt of the first panic inside bbolt.
 	broken atomic.Pointer[error]
 }
@@ -179,7 +180,7 @@ func openBolt(ctx context.Context, dir string, opts Options) (*boltIndex, error)
 	}
 	b.db = db
 	// bbolt writes one transaction at a time: one batch in flight.
-	b.commits = newBatcher(maxBatch, 1, b.commitBatch)
+	b.commits = batch.New(maxBatch, 1, b.commitBatch)
 	if err := b.checkFile(); err != nil {
 		b.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/hkloudou/lake/v2/internal/batch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -142,7 +143,7 @@ func (b *boltIndex) Commit(ctx context.Context, catalog string, d Delta) (int64,
 	if d.ID == "" {
 		return 0, errors.New("index: commit of a delta without an ID")
 	}
-	return b.commits.do(ctx, 0, boltCommit{catalog: catalog, delta: d})
+	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, delta: d})
 }
 
 // boltCommit is one delta waiting in a commit batch.
@@ -155,15 +156,15 @@ type boltCommit struct {
 // the commits that queued while the last one was being written. It runs in
 // the batcher's goroutines, under guard, and always returns with every
 // call's result or error set, so no caller waits forever.
-func (b *boltIndex) commitBatch(_ context.Context, calls []*call[boltCommit, int64]) {
+func (b *boltIndex) commitBatch(_ context.Context, calls []*batch.Call[boltCommit, int64]) {
 	err := b.guard(func() error {
 		return b.db.Update(func(tx *bolt.Tx) error {
 			return b.inRoot(tx, func(root *bolt.Bucket) error {
 				for _, c := range calls {
-					c.res, c.err = b.commitTo(root, c.req.catalog, c.req.delta)
+					c.Res, c.Err = b.commitTo(root, c.Req.catalog, c.Req.delta)
 					// An overflow commits nothing and fails only its own call.
-					if c.err != nil && !errors.Is(c.err, ErrVersionOverflow) {
-						return c.err
+					if c.Err != nil && !errors.Is(c.Err, ErrVersionOverflow) {
+						return c.Err
 					}
 				}
 				return nil
@@ -172,10 +173,10 @@ func (b *boltIndex) commitBatch(_ context.Context, calls []*call[boltCommit, int
 	})
 	for _, c := range calls {
 		if err != nil {
-			c.res, c.err = 0, err
+			c.Res, c.Err = 0, err
 		}
-		if c.err != nil {
-			c.err = b.classify(fmt.Errorf("commit to %q: %w", c.req.catalog, c.err))
+		if c.Err != nil {
+			c.Err = b.classify(fmt.Errorf("commit to %q: %w", c.Req.catalog, c.Err))
 		}
 	}
 }

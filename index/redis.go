@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hkloudou/lake/v2/internal/batch"
 	"github.com/redis/rueidis"
 )
 
@@ -35,9 +36,9 @@ type redisIndex struct {
 	listed sync.Map
 	// commits batches concurrent commits into one Lua call per cluster
 	// slot (group commit).
-	commits *batcher[commitRequest, int64]
+	commits *batch.Batcher[commitRequest, int64]
 	// reads batches concurrent reads the same way.
-	reads   *batcher[readRequest, readResult]
+	reads   *batch.Batcher[readRequest, readResult]
 	cluster bool
 }
 
@@ -98,8 +99,8 @@ func openRedis(ctx context.Context, metaURL string, opts Options) (*redisIndex, 
 		return nil, classify(fmt.Errorf("connect to %s: %w", RedactURL(metaURL), err))
 	}
 	r := &redisIndex{client: client, prefix: opts.KeyPrefix, cluster: client.Mode() == rueidis.ClientModeCluster}
-	r.commits = newBatcher(maxBatch, commitFlights, r.commitBatch)
-	r.reads = newBatcher(maxReadBatch, readFlights, r.readBatch)
+	r.commits = batch.New(maxBatch, commitFlights, r.commitBatch)
+	r.reads = batch.New(maxReadBatch, readFlights, r.readBatch)
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hkloudou/lake/v2/internal/batch"
 	"github.com/redis/rueidis"
 )
 
@@ -36,7 +37,7 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 	// the batch does not know, sends the delta again while it may wait.
 	var version int64
 	err := retryTransient(ctx, func() (err error) {
-		version, err = r.commits.do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: encodeMember(d)})
+		version, err = r.commits.Do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: encodeMember(d)})
 		return err
 	})
 	return version, err
@@ -55,20 +56,20 @@ func (r *redisIndex) slot(catalog string) uint16 {
 
 // commitBatch commits a batch in one Lua call (commit.lua): the catalogs in
 // order of first appearance, each with its deltas in the order they arrived.
-func (r *redisIndex) commitBatch(ctx context.Context, calls []*call[commitRequest, int64]) {
+func (r *redisIndex) commitBatch(ctx context.Context, calls []*batch.Call[commitRequest, int64]) {
 	ordered := groupByCatalog(calls)
 	keys := make([]string, 0, 2*len(ordered))
 	args := make([]string, 0, 2*len(ordered))
 	for i := 0; i < len(ordered); {
-		catalog := ordered[i].req.catalog
+		catalog := ordered[i].Req.catalog
 		n := 1
-		for i+n < len(ordered) && ordered[i+n].req.catalog == catalog {
+		for i+n < len(ordered) && ordered[i+n].Req.catalog == catalog {
 			n++
 		}
 		keys = append(keys, r.catalogKeys(catalog)...)
 		args = append(args, strconv.Itoa(n))
 		for _, c := range ordered[i : i+n] {
-			args = append(args, c.req.member)
+			args = append(args, c.Req.member)
 		}
 		i += n
 	}
@@ -80,16 +81,16 @@ func (r *redisIndex) commitBatch(ctx context.Context, calls []*call[commitReques
 
 // groupByCatalog returns calls with each catalog's together: the catalogs in
 // order of first appearance, each one's calls in the order they arrived.
-func groupByCatalog(calls []*call[commitRequest, int64]) []*call[commitRequest, int64] {
+func groupByCatalog(calls []*batch.Call[commitRequest, int64]) []*batch.Call[commitRequest, int64] {
 	var catalogs []string
-	byCatalog := make(map[string][]*call[commitRequest, int64])
+	byCatalog := make(map[string][]*batch.Call[commitRequest, int64])
 	for _, c := range calls {
-		if _, ok := byCatalog[c.req.catalog]; !ok {
-			catalogs = append(catalogs, c.req.catalog)
+		if _, ok := byCatalog[c.Req.catalog]; !ok {
+			catalogs = append(catalogs, c.Req.catalog)
 		}
-		byCatalog[c.req.catalog] = append(byCatalog[c.req.catalog], c)
+		byCatalog[c.Req.catalog] = append(byCatalog[c.Req.catalog], c)
 	}
-	ordered := make([]*call[commitRequest, int64], 0, len(calls))
+	ordered := make([]*batch.Call[commitRequest, int64], 0, len(calls))
 	for _, catalog := range catalogs {
 		ordered = append(ordered, byCatalog[catalog]...)
 	}
@@ -101,18 +102,18 @@ func groupByCatalog(calls []*call[commitRequest, int64]) []*call[commitRequest, 
 // ErrVersionOverflow for that call alone when the version is -1. err (the
 // call failed) goes to every call, and so does ErrCorrupt when the reply
 // does not hold one version per call: then no version can be trusted.
-func settleCommits(ordered []*call[commitRequest, int64], versions []int64, err error) {
+func settleCommits(ordered []*batch.Call[commitRequest, int64], versions []int64, err error) {
 	if err == nil && len(versions) != len(ordered) {
 		err = fmt.Errorf("%w: commit returned %d versions for %d deltas", ErrCorrupt, len(versions), len(ordered))
 	}
 	for i, c := range ordered {
 		switch {
 		case err != nil:
-			c.err = fmt.Errorf("commit to %q: %w", c.req.catalog, err)
+			c.Err = fmt.Errorf("commit to %q: %w", c.Req.catalog, err)
 		case versions[i] < 0:
-			c.err = fmt.Errorf("%w: %q", ErrVersionOverflow, c.req.catalog)
+			c.Err = fmt.Errorf("%w: %q", ErrVersionOverflow, c.Req.catalog)
 		default:
-			c.res = versions[i]
+			c.Res = versions[i]
 		}
 	}
 }
@@ -122,7 +123,7 @@ func (r *redisIndex) Read(ctx context.Context, catalog string, after int64) (Hea
 	after = min(max(after, 0), MaxVersion)
 	var res readResult
 	err := retryTransient(ctx, func() (err error) {
-		res, err = r.reads.do(ctx, r.slot(catalog), readRequest{catalog: catalog, after: after})
+		res, err = r.reads.Do(ctx, r.slot(catalog), readRequest{catalog: catalog, after: after})
 		return err
 	})
 	return res.head, res.deltas, err
@@ -143,16 +144,16 @@ type (
 // readBatch runs a batch of reads in one Lua call (read.lua). Reads of the same
 // catalog after the same version (many readers of one hot document) share
 // one entry of the call.
-func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, readResult]) {
+func (r *redisIndex) readBatch(ctx context.Context, calls []*batch.Call[readRequest, readResult]) {
 	var reads []readRequest // distinct requests, in order
 	entry := make([]int, len(calls))
 	seen := make(map[readRequest]int, len(calls))
 	for i, c := range calls {
-		n, ok := seen[c.req]
+		n, ok := seen[c.Req]
 		if !ok {
 			n = len(reads)
-			seen[c.req] = n
-			reads = append(reads, c.req)
+			seen[c.Req] = n
+			reads = append(reads, c.Req)
 		}
 		entry[i] = n
 	}
@@ -175,20 +176,20 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*call[readRequest, r
 		n := entry[i]
 		switch {
 		case err != nil:
-			c.err = err
+			c.Err = err
 		case answered[n]:
 			// A repeated read: the same answer in a slice of its own.
 			first := calls[slices.Index(entry, n)]
-			c.res, c.err = first.res, first.err
-			c.res.deltas = slices.Clone(c.res.deltas)
+			c.Res, c.Err = first.Res, first.Err
+			c.Res.deltas = slices.Clone(c.Res.deltas)
 		default:
-			c.res.head, c.res.deltas, c.err = parseRead(replies[n])
+			c.Res.head, c.Res.deltas, c.Err = parseRead(replies[n])
 		}
 		answered[n] = true
 	}
 	for _, c := range calls {
-		if c.err != nil {
-			c.err = fmt.Errorf("read %q: %w", c.req.catalog, c.err)
+		if c.Err != nil {
+			c.Err = fmt.Errorf("read %q: %w", c.Req.catalog, c.Err)
 		}
 	}
 }

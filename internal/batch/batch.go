@@ -1,4 +1,7 @@
-package index
+// Package batch turns concurrent calls into batches (group commit): the
+// index sends many commits or reads in one request, and Lake stores many
+// delta bodies in one object (a pack).
+package batch
 
 import (
 	"context"
@@ -6,7 +9,7 @@ import (
 	"sync"
 )
 
-// batcher turns concurrent calls into batches (group commit). Calls share a
+// Batcher turns concurrent calls into batches (group commit). Calls share a
 // group when one request may carry them together (one Redis cluster slot).
 // A group has at most `flights` batches in flight; while it has that many,
 // its new calls queue up and go out together as the next batch when one
@@ -14,9 +17,9 @@ import (
 // there is no timer and no added latency without concurrency, and the
 // batches grow with the load. More than one flight lets this process prepare
 // and send the next batch while the server runs the last one.
-type batcher[Req, Res any] struct {
-	// run sends one batch and sets every call's res or err.
-	run func(ctx context.Context, calls []*call[Req, Res])
+type Batcher[Req, Res any] struct {
+	// run sends one batch and sets every call's Res or Err.
+	run func(ctx context.Context, calls []*Call[Req, Res])
 	// max bounds a batch, so that one request never holds the server for
 	// long.
 	max int
@@ -28,35 +31,38 @@ type batcher[Req, Res any] struct {
 }
 
 type batchGroup[Req, Res any] struct {
-	queue    []*call[Req, Res]
+	queue    []*Call[Req, Res]
 	inFlight int
 }
 
-type call[Req, Res any] struct {
-	req  Req
-	res  Res
-	err  error
+// Call is one call in a batch: run reads Req and sets Res or Err.
+type Call[Req, Res any] struct {
+	Req  Req
+	Res  Res
+	Err  error
 	done chan struct{}
-	// taken and abandoned are guarded by batcher.mu: a call is either taken
+	// taken and abandoned are guarded by Batcher.mu: a call is either taken
 	// into a batch or abandoned by its caller while still queued, never both.
 	taken, abandoned bool
 }
 
-func newBatcher[Req, Res any](max, flights int, run func(context.Context, []*call[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{run: run, max: max, flights: flights, groups: make(map[uint16]*batchGroup[Req, Res])}
+// New returns a Batcher whose batches hold at most max calls, with at most
+// flights batches of one group in flight; run sends one batch.
+func New[Req, Res any](max, flights int, run func(context.Context, []*Call[Req, Res])) *Batcher[Req, Res] {
+	return &Batcher[Req, Res]{run: run, max: max, flights: flights, groups: make(map[uint16]*batchGroup[Req, Res])}
 }
 
-// do sends req in the next batch of group and waits for its result. A caller
+// Do sends req in the next batch of group and waits for its result. A caller
 // whose ctx ends while req is still queued gets ctx's error and req is never
 // sent; once req is in a flying batch, the caller stops waiting but the
 // batch completes (the outcome is then unknown to that caller, as with any
 // request cut off in flight).
-func (b *batcher[Req, Res]) do(ctx context.Context, group uint16, req Req) (Res, error) {
+func (b *Batcher[Req, Res]) Do(ctx context.Context, group uint16, req Req) (Res, error) {
 	var zero Res
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	c := &call[Req, Res]{req: req, done: make(chan struct{})}
+	c := &Call[Req, Res]{Req: req, done: make(chan struct{})}
 	b.mu.Lock()
 	g := b.groups[group]
 	if g == nil {
@@ -76,7 +82,7 @@ func (b *batcher[Req, Res]) do(ctx context.Context, group uint16, req Req) (Res,
 	}
 	select {
 	case <-c.done:
-		return c.res, c.err
+		return c.Res, c.Err
 	case <-ctx.Done():
 		b.mu.Lock()
 		if !c.taken {
@@ -89,9 +95,9 @@ func (b *batcher[Req, Res]) do(ctx context.Context, group uint16, req Req) (Res,
 
 // flush sends one batch of g and hands its flight on: to a new goroutine if
 // calls queued meanwhile, or back to the group.
-func (b *batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGroup[Req, Res]) {
+func (b *Batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGroup[Req, Res]) {
 	b.mu.Lock()
-	batch := make([]*call[Req, Res], 0, min(len(g.queue), b.max))
+	batch := make([]*Call[Req, Res], 0, min(len(g.queue), b.max))
 	n := 0
 	for _, c := range g.queue {
 		if len(batch) == b.max {
@@ -123,4 +129,15 @@ func (b *batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGro
 		return
 	}
 	go b.flush(context.WithoutCancel(ctx), group, g)
+}
+
+// Queued reports how many calls of group wait for the next batch (for tests
+// and metrics).
+func (b *Batcher[Req, Res]) Queued(group uint16) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if g := b.groups[group]; g != nil {
+		return len(g.queue)
+	}
+	return 0
 }
