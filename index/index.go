@@ -82,6 +82,14 @@ type Delta struct {
 	// memory (a volatile store) and names that store: only a reader holding
 	// the same store can fetch it.
 	Holder string
+	// Pack, when not empty, says the body is part Part of a pack: one object
+	// holding the bodies of a commit batch (its key is internal/pack.Key(Pack)).
+	// The part's frame is Length bytes at Offset in it. A packed delta's ID
+	// is always Pack + "." + Part, and its BodyKey is empty.
+	Pack   string
+	Part   int
+	Offset int64
+	Length int64
 }
 
 // SnapshotPointer says which stored snapshot is the catalog's latest: the
