@@ -176,7 +176,7 @@ func commitInOneBatch(t *testing.T, idx Index, commits []batchCommit) []batchRes
 	case *redisIndex:
 		calls := make([]*batch.Call[commitRequest, int64], len(commits))
 		for i, c := range commits {
-			calls[i] = &batch.Call[commitRequest, int64]{Req: commitRequest{catalog: c.catalog, member: encodeMember(c.delta)}}
+			calls[i] = &batch.Call[commitRequest, int64]{Req: commitRequest{catalog: c.catalog, member: mustEncodeMember(t, c.delta)}}
 		}
 		e.commitBatch(ctx, calls)
 		for i, c := range calls {
@@ -185,7 +185,7 @@ func commitInOneBatch(t *testing.T, idx Index, commits []batchCommit) []batchRes
 	case *boltIndex:
 		calls := make([]*batch.Call[boltCommit, int64], len(commits))
 		for i, c := range commits {
-			calls[i] = &batch.Call[boltCommit, int64]{Req: boltCommit{catalog: c.catalog, delta: c.delta}}
+			calls[i] = &batch.Call[boltCommit, int64]{Req: boltCommit{catalog: c.catalog, id: c.delta.ID, member: mustEncodeMember(t, c.delta)}}
 		}
 		e.commitBatch(ctx, calls)
 		for i, c := range calls {

@@ -507,7 +507,7 @@ func TestFileDamagedWhileOpenIsErrCorruptNotACrash(t *testing.T) {
 // and a value read under another key or scope, is ErrCorrupt.
 func TestFileSealedValuesCatchEveryBitFlip(t *testing.T) {
 	key := versionKey(1795650085846807)
-	payload := []byte(encodeMember(Delta{ID: "0192-abc", Field: "profile.name", Merge: "set", BodyKey: "users/0192.json"}))
+	payload := []byte(mustEncodeMember(t, Delta{ID: "0192-abc", Field: "profile.name", Merge: "set", BodyKey: "users/0192.json"}))
 	sealed := seal(scopeLog("users"), key, payload)
 	if got, legacy, err := unseal(scopeLog("users"), key, sealed, true); err != nil || legacy || !bytes.Equal(got, payload) {
 		t.Fatalf("unseal = %q, %v, %v", got, legacy, err)
@@ -631,7 +631,7 @@ func TestFileWrittenBeforeSealingStillOpensAndReads(t *testing.T) {
 		log, _ := cat.CreateBucket(bucketLog)
 		ids, _ := cat.CreateBucket(bucketIDs)
 		for _, d := range deltas {
-			must(t, log.Put(versionKey(d.Version), []byte(encodeMember(d))))
+			must(t, log.Put(versionKey(d.Version), []byte(mustEncodeMember(t, d))))
 			must(t, ids.Put([]byte(d.ID), versionKey(d.Version)))
 		}
 		must(t, cat.Put(keyVersion, versionKey(1010)))

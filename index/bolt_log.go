@@ -140,16 +140,17 @@ func (b *boltIndex) catalog(root *bolt.Bucket, catalog string) *bolt.Bucket {
 }
 
 func (b *boltIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
-	if d.ID == "" {
-		return 0, errors.New("index: commit of a delta without an ID")
+	member, err := encodeMember(d)
+	if err != nil {
+		return 0, fmt.Errorf("commit to %q: %w", catalog, err)
 	}
-	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, delta: d})
+	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, id: d.ID, member: member})
 }
 
-// boltCommit is one delta waiting in a commit batch.
+// boltCommit is one delta waiting in a commit batch: its ID and its encoded
+// log entry.
 type boltCommit struct {
-	catalog string
-	delta   Delta
+	catalog, id, member string
 }
 
 // commitBatch commits a batch in one write transaction: one fsync for all
@@ -161,7 +162,7 @@ func (b *boltIndex) commitBatch(_ context.Context, calls []*batch.Call[boltCommi
 		return b.db.Update(func(tx *bolt.Tx) error {
 			return b.inRoot(tx, func(root *bolt.Bucket) error {
 				for _, c := range calls {
-					c.Res, c.Err = b.commitTo(root, c.Req.catalog, c.Req.delta)
+					c.Res, c.Err = b.commitTo(root, c.Req.catalog, c.Req.id, c.Req.member)
 					// An overflow commits nothing and fails only its own call.
 					if c.Err != nil && !errors.Is(c.Err, ErrVersionOverflow) {
 						return c.Err
@@ -181,9 +182,9 @@ func (b *boltIndex) commitBatch(_ context.Context, calls []*batch.Call[boltCommi
 	}
 }
 
-// commitTo appends d to a catalog's log at its next version, or returns the
-// version d already has.
-func (b *boltIndex) commitTo(root *bolt.Bucket, catalog string, d Delta) (int64, error) {
+// commitTo appends a delta (its ID and encoded entry) to a catalog's log at
+// its next version, or returns the version that ID already has.
+func (b *boltIndex) commitTo(root *bolt.Bucket, catalog, id, member string) (int64, error) {
 	catalogs := root.Bucket(bucketCatalogs)
 	cat := catalogs.Bucket(nameKey(catalog))
 	if cat == nil {
@@ -199,8 +200,8 @@ func (b *boltIndex) commitTo(root *bolt.Bucket, catalog string, d Delta) (int64,
 	if err != nil {
 		return 0, err
 	}
-	if done := ids.Get([]byte(d.ID)); done != nil {
-		payload, _, err := unseal(scopeIDs(catalog), []byte(d.ID), done, b.strict)
+	if done := ids.Get([]byte(id)); done != nil {
+		payload, _, err := unseal(scopeIDs(catalog), []byte(id), done, b.strict)
 		if err != nil {
 			return 0, err
 		}
@@ -226,10 +227,10 @@ func (b *boltIndex) commitTo(root *bolt.Bucket, catalog string, d Delta) (int64,
 	head.Version = version
 	head.entries++
 	key := versionKey(version)
-	if err := log.Put(key, seal(scopeLog(catalog), key, []byte(encodeMember(d)))); err != nil {
+	if err := log.Put(key, seal(scopeLog(catalog), key, []byte(member))); err != nil {
 		return 0, err
 	}
-	if err := ids.Put([]byte(d.ID), seal(scopeIDs(catalog), []byte(d.ID), key)); err != nil {
+	if err := ids.Put([]byte(id), seal(scopeIDs(catalog), []byte(id), key)); err != nil {
 		return 0, err
 	}
 	return version, putHead(cat, catalog, head)

@@ -404,7 +404,7 @@ func TestFileCorruptEntriesAreErrCorrupt(t *testing.T) {
 		t.Fatalf("read of a corrupt entry: %v, want ErrCorrupt", err)
 	}
 	corrupt(func(cat *bolt.Bucket) error {
-		return cat.Bucket(bucketLog).Put([]byte("short"), []byte(encodeMember(Delta{ID: "y"})))
+		return cat.Bucket(bucketLog).Put([]byte("short"), []byte(mustEncodeMember(t, Delta{ID: "y"})))
 	})
 	if _, err := idx.Log(ctx, "c", -1, MaxVersion); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("log with a corrupt version key: %v, want ErrCorrupt", err)

@@ -103,26 +103,6 @@ func forEachEngine(t *testing.T, test func(t *testing.T, e engine, idx Index)) {
 	}
 }
 
-// Member encoding: both engines store a delta as this one string.
-
-func TestMemberEncodingRoundTripsAnyFieldName(t *testing.T) {
-	for _, field := range oddFieldNames {
-		in := Delta{Version: 42, ID: "0192-abc", Field: field, Merge: "set", BodyKey: "users/0192-x.json", Script: "counter@ab|cd"}
-		out, err := decodeMember(encodeMember(in), 42)
-		if err != nil || out != in {
-			t.Errorf("field %q: got %+v, %v; want %+v", field, out, err, in)
-		}
-	}
-}
-
-func TestDecodeMemberRejectsUnknownEncoding(t *testing.T) {
-	for _, member := range []string{"", "profile:uuid", "d1|id|set|key", "d2|id|set|k||f", "d1|id|%zz|k||f", "d1||set|k||f"} {
-		if _, err := decodeMember(member, 1); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("decodeMember(%q) = %v, want ErrCorrupt", member, err)
-		}
-	}
-}
-
 var oddFieldNames = []string{"", "a", "profile.name", "a:b|c", "|||", "d1|x|y|z|w", "名前.ü", `a\.b`, "/a~1b", "%zz+ %7C", "tab\there", "nul\x00byte", "line\nbreak"}
 
 func TestFieldNamesOfAnyFormRoundTripThroughTheLog(t *testing.T) {
@@ -685,28 +665,6 @@ func lineageOf(t *testing.T, idx Index, catalog string) Lineage {
 		t.Fatal(err)
 	}
 	return head.Lineage()
-}
-
-func TestHeldMemberEncodingRoundTripsAndOldMembersStillDecode(t *testing.T) {
-	for _, field := range oddFieldNames {
-		in := Delta{Version: 7, ID: "id-1", Field: field, Merge: "set", BodyKey: "c/x.json", Holder: "mem-4f|%x"}
-		member := encodeMember(in)
-		if !strings.HasPrefix(member, heldMemberPrefix) {
-			t.Fatalf("a held body is encoded as %q", member)
-		}
-		out, err := decodeMember(member, 7)
-		if err != nil || out != in {
-			t.Errorf("field %q: got %+v, %v; want %+v", field, out, err, in)
-		}
-	}
-	// An entry written before holders existed reads with no holder.
-	out, err := decodeMember("d1|id|set|c%2Fk.json||a.b", 3)
-	if err != nil || out.Holder != "" || out.BodyKey != "c/k.json" || out.Field != "a.b" {
-		t.Fatalf("d1 member: %+v, %v", out, err)
-	}
-	if _, err := decodeMember("d2|id|set|k|||f", 3); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("a d2 member without a holder: %v", err)
-	}
 }
 
 func TestHeadEpochIsTheFirstVersionAndSurvivesLaterCommits(t *testing.T) {

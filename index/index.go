@@ -16,8 +16,7 @@
 // The files, one job each:
 //
 //	index.go          the interfaces, the types they speak, errors, Open
-//	batch.go          group commit: concurrent calls into batches
-//	member.go         the encoded log entry both engines store
+//	member.go         the encoded log entry both engines store (d1, d2, and d3 for packed bodies)
 //	redact.go         meta URLs with their passwords hidden
 //	redis.go          the Redis engine: opening, the key layout, config and merge-script stores
 //	redis_log.go      its log: commit and read batches, snapshots, removals, listing
@@ -33,6 +32,10 @@
 //	bolt_verify.go    the check of every value at Open
 //	bolt_lock_*.go    the file lock that makes one process the owner
 //
+// Group commit (concurrent calls gathered into batches) is not in this
+// package: both engines use github.com/hkloudou/lake/v2/internal/batch,
+// which the write path's pack batcher shares.
+//
 // The embedded engine is one bbolt file owned by one process, for a
 // single-process lake without a server. Both engines store a delta as the
 // same encoded entry (member.go) and pass the same conformance tests
@@ -42,9 +45,9 @@
 // commands from many goroutines onto a few connections automatically, and it
 // speaks to Redis Cluster through the same Client. On top of that, both
 // engines group concurrent commits (and the Redis engine concurrent reads)
-// into one Lua call or one transaction per batch (batch.go): a Lua call
-// costs Redis far more than the pipelining saves, so the calls themselves
-// must be fewer.
+// into one Lua call or one transaction per batch (internal/batch): a Lua
+// call costs Redis far more than the pipelining saves, so the calls
+// themselves must be fewer.
 package index
 
 import (
@@ -165,7 +168,9 @@ type Log interface {
 	// atomically, and returns the version. d.Version is ignored. Committing
 	// the same delta (same ID) again returns its first version and changes
 	// nothing, so a commit may be retried when its outcome is unknown. A
-	// version past MaxVersion is ErrVersionOverflow (nothing committed).
+	// version past MaxVersion is ErrVersionOverflow, and a delta without an
+	// ID or with pack fields that disagree (see Delta) ErrInvalidDelta
+	// (nothing committed either way).
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
 	// Read returns, in one atomic step, the catalog's head (with Pending
 	// and From) and its deltas with version > head.From, in version order.
@@ -267,6 +272,10 @@ var (
 	// ErrVersionOverflow means a catalog's next version would not fit below
 	// 2^53 (MaxVersion); nothing was committed.
 	ErrVersionOverflow = errors.New("index: catalog version would exceed 2^53-1")
+	// ErrInvalidDelta means Commit was given a delta that no log entry can
+	// hold as it is: one without an ID, or one whose pack fields disagree
+	// (see Delta); nothing was committed.
+	ErrInvalidDelta = errors.New("index: invalid delta")
 	// ErrInvalidSnapshot means a snapshot pointer is ahead of the log.
 	ErrInvalidSnapshot = errors.New("index: snapshot pointer is ahead of the log")
 	// ErrLocked means a file:// meta store is open in another process (or

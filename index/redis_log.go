@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -20,8 +19,9 @@ import (
 type commitRequest struct{ catalog, member string }
 
 func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64, error) {
-	if d.ID == "" {
-		return 0, errors.New("index: commit of a delta without an ID")
+	member, err := encodeMember(d)
+	if err != nil {
+		return 0, fmt.Errorf("commit to %q: %w", catalog, err)
 	}
 	// The listing is a separate key (another cluster slot), so it is written
 	// before the commit: it can name a catalog whose commit then failed, but
@@ -36,8 +36,8 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 	// A batch meets an unavailable server once; the caller, whose deadline
 	// the batch does not know, sends the delta again while it may wait.
 	var version int64
-	err := retryTransient(ctx, func() (err error) {
-		version, err = r.commits.Do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: encodeMember(d)})
+	err = retryTransient(ctx, func() (err error) {
+		version, err = r.commits.Do(ctx, r.slot(catalog), commitRequest{catalog: catalog, member: member})
 		return err
 	})
 	return version, err

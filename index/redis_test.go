@@ -89,7 +89,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	score, err := idx.client.Do(ctx, idx.client.B().Zscore().Key(prefix+"lake:{c}:log").Member(encodeMember(d)).Build()).AsFloat64()
+	score, err := idx.client.Do(ctx, idx.client.B().Zscore().Key(prefix+"lake:{c}:log").Member(mustEncodeMember(t, d)).Build()).AsFloat64()
 	if err != nil || score != float64(v) {
 		t.Fatalf("log entry at %slake:{c}:log: score %v, %v; want %d", prefix, score, err, v)
 	}
