@@ -58,15 +58,13 @@ func (c *Client) Catalogs(ctx context.Context, after string, limit int) ([]Catal
 
 // Object keys:
 //
-//	<catalog>/<uuid>.json                          a delta body
+//	.packs/<pack ID>                               the bodies of a batch of writes (internal/pack)
 //	<catalog>/snapshots/<version>-<uuid>.json      a snapshot body
+//	<catalog>/<uuid>.json                          a delta body, as releases before packs wrote it
 //
-// UUIDs are version 7, so a catalog's objects list in time order. A delta's
-// UUID is also its ID in the log.
-func newDeltaID() string { return uuid.Must(uuid.NewV7()).String() }
-
-func deltaKey(catalog, id string) string { return catalog + "/" + id + ".json" }
-
+// Pack IDs and UUIDs (version 7) both start with the time, so packs and a
+// catalog's snapshots list in time order. No catalog name starts with '.',
+// so no catalog's objects list under .packs/.
 func snapshotKey(catalog string, version int64) string {
 	return catalog + "/snapshots/" + strconv.FormatInt(version, 10) + "-" + uuid.Must(uuid.NewV7()).String() + ".json"
 }

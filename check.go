@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/merge"
 	"github.com/hkloudou/lake/v2/storage"
@@ -42,7 +40,8 @@ type Problem struct {
 	Version int64  `json:"version"`
 	Field   string `json:"field,omitempty"`
 	Merge   string `json:"merge,omitempty"`
-	// Object is the object key of the body or snapshot.
+	// Object is the object key of the body or snapshot; for a body in a
+	// pack, the pack's key and the part (".packs/<id> part 3").
 	Object string `json:"object,omitempty"`
 	// Kind is one of the Problem* constants.
 	Kind   string `json:"kind"`
@@ -167,19 +166,21 @@ func (c *Client) checkCatalog(ctx context.Context, idx index.Index, s *state, ca
 	}
 	report.Deltas += len(deltas)
 	problems := make([]Problem, len(deltas))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opt.FetchConcurrency)
-	for i, d := range deltas {
-		g.Go(func() error {
-			kind, reason, err := c.checkDelta(gctx, idx, s, catalog, d)
-			if kind != "" {
-				problems[i] = Problem{Catalog: catalog, Version: d.Version, Field: d.Field, Merge: d.Merge, Object: d.BodyKey, Kind: kind, Reason: reason}
-			}
+	for start := 0; start < len(deltas); start += foldChunk {
+		chunk := deltas[start:min(start+foldChunk, len(deltas))]
+		bodies, err := c.fetchEach(ctx, s, chunk)
+		if err != nil {
 			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+		}
+		for i, d := range chunk {
+			kind, reason, err := c.checkDelta(ctx, idx, s, catalog, d, bodies[i])
+			if err != nil {
+				return err
+			}
+			if kind != "" {
+				problems[start+i] = Problem{Catalog: catalog, Version: d.Version, Field: d.Field, Merge: d.Merge, Object: deltaObject(d), Kind: kind, Reason: reason}
+			}
+		}
 	}
 	removed := false
 	for i, p := range problems {
@@ -201,28 +202,27 @@ func (c *Client) checkCatalog(ctx context.Context, idx index.Index, s *state, ca
 }
 
 // checkDelta returns what is wrong with one log entry (kind "" for
-// nothing), or an error when a store could not answer.
-func (c *Client) checkDelta(ctx context.Context, idx index.Index, s *state, catalog string, d index.Delta) (kind, reason string, err error) {
+// nothing), given its body as fetchEach got it, or an error when a store
+// could not answer.
+func (c *Client) checkDelta(ctx context.Context, idx index.Index, s *state, catalog string, d index.Delta, got fetched) (kind, reason string, err error) {
 	if elsewhere(d, s) {
 		return ProblemMemoryBody, fmt.Sprintf("the body lived only in the memory of another process (memory storage %s)", d.Holder), nil
 	}
-	var body []byte
-	if d.BodyKey != "" {
-		body, err = s.store.Get(ctx, d.BodyKey)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			return ProblemBodyMissing, err.Error(), nil
-		case errors.Is(err, storage.ErrDecrypt):
-			return ProblemDecrypt, err.Error(), nil
-		case err != nil:
-			return "", "", fmt.Errorf("version %d (object %s): %w", d.Version, d.BodyKey, storageError(err))
-		}
+	switch {
+	case errors.Is(got.err, storage.ErrNotFound):
+		return ProblemBodyMissing, got.err.Error(), nil
+	case errors.Is(got.err, storage.ErrDecrypt):
+		return ProblemDecrypt, got.err.Error(), nil
+	case errors.Is(got.err, storage.ErrCorrupt):
+		return ProblemBodyCorrupt, got.err.Error(), nil
+	case got.err != nil:
+		return "", "", fmt.Errorf("version %d (object %s): %w", d.Version, deltaObject(d), storageError(got.err))
 	}
 	path, err := parseField(d)
 	if err != nil {
 		return ProblemEntryCorrupt, err.Error(), nil
 	}
-	md, err := c.mergeDelta(ctx, idx, catalog, d, path, body)
+	md, err := c.mergeDelta(ctx, idx, catalog, d, path, got.body)
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return ProblemEntryCorrupt, err.Error(), nil
@@ -230,7 +230,7 @@ func (c *Client) checkDelta(ctx context.Context, idx index.Index, s *state, cata
 		return "", "", err
 	}
 	if md.Type != merge.Delete && !validBody(md) {
-		return ProblemBodyCorrupt, fmt.Sprintf("the body of object %s is not a valid %s value", d.BodyKey, d.Merge), nil
+		return ProblemBodyCorrupt, fmt.Sprintf("the body of object %s is not a valid %s value", deltaObject(d), d.Merge), nil
 	}
 	return "", "", nil
 }
@@ -281,5 +281,5 @@ func (c *Client) RemoveDelta(ctx context.Context, catalog string, version int64)
 	if !removed {
 		return nil, fmt.Errorf("lake: remove delta %q@%d: %w", catalog, version, ErrDeltaNotFound)
 	}
-	return &LogEntry{Version: d.Version, Field: d.Field, Merge: d.Merge, Object: d.BodyKey}, nil
+	return &LogEntry{Version: d.Version, Field: d.Field, Merge: d.Merge, Object: deltaObject(d)}, nil
 }

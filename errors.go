@@ -138,5 +138,8 @@ func storageError(err error) error {
 		errors.Is(err, context.Canceled), errors.Is(err, ErrStorageUnavailable):
 		return err
 	}
+	if errors.Is(err, storage.ErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 }

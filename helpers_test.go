@@ -3,6 +3,7 @@ package lake_test
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,49 @@ func (c *countingStorage) fetched() []string {
 	keys := c.got
 	c.got = nil
 	return keys
+}
+
+// packFiles lists the pack files of a local store rooted at dir.
+func packFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, ".packs", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// packKeys lists the keys of the packs in a local store rooted at dir.
+func packKeys(t testing.TB, dir string) []string {
+	t.Helper()
+	var keys []string
+	for _, f := range packFiles(t, dir) {
+		keys = append(keys, ".packs/"+filepath.Base(f))
+	}
+	return keys
+}
+
+// rewritePart stores the pack under key again with part i replaced by data
+// (the other parts as they were), as damage that every frame check passes.
+// data must be as long as the part was: the log holds each part's offset.
+func rewritePart(t testing.TB, s storage.Storage, key string, i int, data []byte) {
+	t.Helper()
+	ctx := context.Background()
+	parts, err := storage.ReadParts(ctx, s, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([][]byte, len(parts))
+	for k, p := range parts {
+		raw[k] = p.Data
+	}
+	if len(data) != len(raw[i]) {
+		t.Fatalf("rewritePart: %d bytes for a part of %d", len(data), len(raw[i]))
+	}
+	raw[i] = data
+	if _, err := storage.PutParts(ctx, s, key, raw); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func countSnapshots(keys []string) (snapshots, deltas int) {

@@ -161,8 +161,8 @@ func TestUpdateConfigStoresAppliesAndIsSharedByOtherClients(t *testing.T) {
 	if res := mustRead(t, reader, lake.ReadRequest{Catalog: "shared"}); res.Data.String() != `{"x":1}` {
 		t.Fatalf("second client read %s", res.Data)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "shared", "*.json")); len(files) != 1 {
-		t.Fatalf("want one body file under %s, got %v", dir, files)
+	if files := packFiles(t, dir); len(files) != 1 {
+		t.Fatalf("want one pack file under %s, got %v", dir, files)
 	}
 }
 
@@ -339,7 +339,7 @@ func TestAFileLakeNeedsNoServerAndKeepsBodiesBesideItsMetaStore(t *testing.T) {
 	if res.Data.String() != `{"name":"Ada"}` || res.Version != v {
 		t.Fatalf("after reopening: %s at %d", res.Data, res.Version)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "objects", "users", "*.json")); len(files) != 1 {
+	if files := packFiles(t, filepath.Join(dir, "objects")); len(files) != 1 {
 		t.Fatalf("bodies are not under %s/objects: %v", dir, files)
 	}
 }

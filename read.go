@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/merge"
 	"github.com/hkloudou/lake/v2/storage"
@@ -373,7 +371,7 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
 			case err != nil:
 				return nil, info, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
-					ErrCorrupt, d.Version, d.Field, d.Merge, d.BodyKey, err)
+					ErrCorrupt, d.Version, d.Field, d.Merge, deltaObject(d), err)
 			}
 		}
 	}
@@ -442,30 +440,4 @@ func (c *Client) mergeDelta(ctx context.Context, idx index.Index, catalog string
 		md.Context = merge.ScriptContext{Catalog: catalog, Field: d.Field, Version: d.Version}
 	}
 	return md, nil
-}
-
-// fetchBodies gets the deltas' bodies concurrently, at most
-// Option.FetchConcurrency at a time; bodies[i] belongs to deltas[i].
-func (c *Client) fetchBodies(ctx context.Context, s *state, catalog string, deltas []index.Delta) ([][]byte, error) {
-	bodies := make([][]byte, len(deltas))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opt.FetchConcurrency)
-	for i, d := range deltas {
-		if d.BodyKey == "" || elsewhere(d, s) {
-			continue
-		}
-		g.Go(func() error {
-			body, err := s.store.Get(gctx, d.BodyKey)
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("%w: catalog %q version %d field %q object %s: %w",
-					ErrBodyMissing, catalog, d.Version, d.Field, d.BodyKey, err)
-			}
-			if err != nil {
-				return fmt.Errorf("delta at version %d (object %s): %w", d.Version, d.BodyKey, storageError(err))
-			}
-			bodies[i] = body
-			return nil
-		})
-	}
-	return bodies, g.Wait()
 }

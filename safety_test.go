@@ -318,17 +318,19 @@ func TestCheckFindsBrokenEntriesAndRepairMakesTheCatalogReadableAgain(t *testing
 	if report.Catalogs != 1 || report.Deltas != 5 || len(report.Problems) != 1 || report.Problems[0].Version != held {
 		t.Fatalf("before breaking anything, only the body held by the other process is a problem: %+v", report)
 	}
-	// Break two bodies by hand.
-	files, _ := filepath.Glob(filepath.Join(dir, "k", "*.json"))
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		switch string(data) {
+	// Break two bodies by hand: each sequential write has a pack of its own.
+	for _, key := range packKeys(t, dir) {
+		parts, err := storage.ReadParts(ctx, local, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch string(parts[1].Data) {
 		case "2":
-			os.Remove(f)
-			objects[missing] = f
+			local.Delete(ctx, key)
+			objects[missing] = key
 		case "3":
-			os.WriteFile(f, []byte("{not json"), 0o600)
-			objects[corrupt] = f
+			rewritePart(t, local, key, 1, []byte("{"))
+			objects[corrupt] = key
 		}
 	}
 	if len(objects) != 2 {
@@ -538,12 +540,12 @@ func TestCheckKeepsABodyThatStillFolds(t *testing.T) {
 	dir := t.TempDir()
 	local, _ := storage.NewLocalStorage(dir)
 	client := l.client(withStorage(local), withoutCache)
-	mustWrite(t, client, lake.WriteRequest{Catalog: "u", Field: "a", Value: "ok"})
-	files, _ := filepath.Glob(filepath.Join(dir, "u", "*.json"))
-	if len(files) != 1 {
-		t.Fatal(files)
+	mustWrite(t, client, lake.WriteRequest{Catalog: "u", Field: "a", Value: "abcdefghij"})
+	keys := packKeys(t, dir)
+	if len(keys) != 1 {
+		t.Fatal(keys)
 	}
-	os.WriteFile(files[0], []byte("\"bad \xff byte\""), 0o600)
+	rewritePart(t, local, keys[0], 1, []byte("\"bad \xff byte\""))
 	if _, err := client.Read(ctx, lake.ReadRequest{Catalog: "u", Strict: true}); err != nil {
 		t.Fatalf("the body no longer folds: %v", err)
 	}

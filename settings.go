@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/uuid"
+
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/storage"
@@ -25,6 +27,8 @@ type state struct {
 	// holder names the store when it keeps bodies only in this process's
 	// memory (storage.HolderOf); "" for a durable store.
 	holder string
+	// packs stores the bodies of concurrent writes together, in store.
+	packs *packer
 	// lakeID is the meta store's identity when the state was loaded.
 	lakeID string
 }
@@ -105,7 +109,7 @@ func (c *Client) newState(cfg, fallback *config.Config) (*state, error) {
 		}
 		store = encrypted
 	}
-	return &state{cfg: cfg, resolved: effective, store: store, holder: storage.HolderOf(store)}, nil
+	return &state{cfg: cfg, resolved: effective, store: store, holder: storage.HolderOf(store), packs: newPacker(store)}, nil
 }
 
 // Ping checks that the lake is usable now: the meta store answers and the
@@ -325,7 +329,7 @@ func (c *Client) LakeID(ctx context.Context) (string, error) {
 // probe proves a store can keep and return an object before a config that
 // names it is stored.
 func probe(ctx context.Context, store storage.Storage) error {
-	key := "_lake/probe/" + newDeltaID() + ".json"
+	key := "_lake/probe/" + uuid.Must(uuid.NewV7()).String() + ".json"
 	want := []byte(`{"probe":true}`)
 	if err := store.Put(ctx, key, want); err != nil {
 		return fmt.Errorf("%w: probe put: %w", ErrStorageUnavailable, err)

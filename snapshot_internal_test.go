@@ -222,10 +222,15 @@ func TestASnapshotThatCannotBeFetchedIsStorageUnavailableWithoutFallback(t *test
 	}
 }
 
-// unavailableGets fails every Get as a store that cannot be reached.
+// unavailableGets fails every read as a store that cannot be reached.
 type unavailableGets struct{ *storage.Memory }
 
 func (u unavailableGets) Get(context.Context, string) ([]byte, error) {
+	return nil, fmt.Errorf("%w: injected", storage.ErrUnavailable)
+}
+
+// GetRange fails too: the embedded Memory's would read packs around Get.
+func (u unavailableGets) GetRange(context.Context, string, int64, int64) ([]byte, error) {
 	return nil, fmt.Errorf("%w: injected", storage.ErrUnavailable)
 }
 

@@ -102,16 +102,15 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	}
 	// The body goes first and the index entry second, so that a committed
 	// entry always points at a complete body. A failure in between leaves
-	// only an unreferenced object.
-	d.ID = newDeltaID()
+	// only an unreferenced object. The body goes in the next pack with the
+	// bodies of this client's concurrent writes; a delete's part is empty,
+	// so that the pack still records the delta.
+	//
 	// A body in this process's memory is marked as such, so that other
 	// processes skip it instead of failing on it.
 	d.Holder = s.holder
-	if body != nil {
-		d.BodyKey = deltaKey(req.Catalog, d.ID)
-		if err := s.store.Put(ctx, d.BodyKey, body); err != nil {
-			return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, storageError(err))
-		}
+	if err := s.packs.put(ctx, req.Catalog, &d, body); err != nil {
+		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
 	}
 	version, err := idx.Commit(ctx, req.Catalog, d)
 	if err != nil {

@@ -186,7 +186,7 @@ func TestABodyMissingFromStorageIsNamedByTheRead(t *testing.T) {
 	v := mustWrite(t, writer, lake.WriteRequest{Catalog: "c", Field: "profile.name", Value: "x"})
 	// The object is lost from a durable store (deleted by hand, a bucket
 	// rule): the catalog fails, with a message that says what is missing.
-	objects, _ := filepath.Glob(filepath.Join(dir, "c", "*.json"))
+	objects := packFiles(t, dir)
 	if len(objects) != 1 {
 		t.Fatalf("objects %v", objects)
 	}
@@ -195,7 +195,7 @@ func TestABodyMissingFromStorageIsNamedByTheRead(t *testing.T) {
 	if !errors.Is(err, lake.ErrBodyMissing) {
 		t.Fatalf("got %v, want ErrBodyMissing", err)
 	}
-	for _, want := range []string{`"c"`, `"profile.name"`, "c/", ".json", strconv.FormatInt(v, 10)} {
+	for _, want := range []string{`"c"`, `"profile.name"`, ".packs/", " part 1", strconv.FormatInt(v, 10)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q does not name %q", err, want)
 		}

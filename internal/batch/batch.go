@@ -76,9 +76,10 @@ func (b *Batcher[Req, Res]) Do(ctx context.Context, group uint16, req Req) (Res,
 	}
 	b.mu.Unlock()
 	if lead {
-		// The caller that finds a free flight sends the batch itself (its
-		// own call is in it); later batches go from their own goroutines.
-		b.flush(context.WithoutCancel(ctx), group, g)
+		// The batch goes from a goroutine of its own, even when the caller
+		// that found a free flight is alone in it, so that this caller can
+		// stop waiting when its ctx ends, as every other caller can.
+		go b.flush(context.WithoutCancel(ctx), group, g)
 	}
 	select {
 	case <-c.done:
