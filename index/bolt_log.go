@@ -147,6 +147,39 @@ func (b *boltIndex) Commit(ctx context.Context, catalog string, d Delta) (int64,
 	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, id: d.ID, member: member})
 }
 
+func (b *boltIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, []error) {
+	versions := make([]int64, len(entries))
+	errs := make([]error, len(entries))
+	calls := make([]batch.Call[boltCommit, int64], len(entries))
+	valid := make([]*batch.Call[boltCommit, int64], 0, len(entries))
+	for i, e := range entries {
+		member, err := encodeMember(e.Delta)
+		if err != nil {
+			errs[i] = fmt.Errorf("commit to %q: %w", e.Catalog, err)
+			continue
+		}
+		calls[i].Req = boltCommit{catalog: e.Catalog, id: e.Delta.ID, member: member}
+		valid = append(valid, &calls[i])
+	}
+	if err := ctx.Err(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return versions, errs
+	}
+	if len(valid) > 0 {
+		b.commitBatch(ctx, valid) // one transaction, one fsync
+	}
+	for i := range calls {
+		if errs[i] == nil {
+			versions[i], errs[i] = calls[i].Res, calls[i].Err
+		}
+	}
+	return versions, errs
+}
+
 // boltCommit is one delta waiting in a commit batch: its ID and its encoded
 // log entry.
 type boltCommit struct {

@@ -95,6 +95,12 @@ type Delta struct {
 	Length int64
 }
 
+// Entry is one delta for one catalog, as CommitAll takes it.
+type Entry struct {
+	Catalog string
+	Delta   Delta
+}
+
 // SnapshotPointer says which stored snapshot is the catalog's latest: the
 // document folded from every delta with version <= Version, at object Key.
 // The zero value means "no snapshot".
@@ -172,6 +178,13 @@ type Log interface {
 	// ID or with pack fields that disagree (see Delta) ErrInvalidDelta
 	// (nothing committed either way).
 	Commit(ctx context.Context, catalog string, d Delta) (int64, error)
+	// CommitAll commits many deltas, of any catalogs, as Commit commits
+	// each: versions[i] or errs[i] is the answer for entries[i]. It sends
+	// them together (one Lua call per cluster slot, one transaction), and
+	// a catalog's entries take versions in the order given. An entry that
+	// is invalid or overflows fails alone; an error of the store fails
+	// every entry that was sent with it.
+	CommitAll(ctx context.Context, entries []Entry) (versions []int64, errs []error)
 	// Read returns, in one atomic step, the catalog's head (with Pending
 	// and From) and its deltas with version > head.From, in version order.
 	// From is `after` when after >= the snapshot version, or when after > 0

@@ -2,11 +2,13 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hkloudou/lake/v2/internal/batch"
 	"github.com/redis/rueidis"
@@ -41,6 +43,86 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 		return err
 	})
 	return version, err
+}
+
+func (r *redisIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, []error) {
+	versions := make([]int64, len(entries))
+	errs := make([]error, len(entries))
+	calls := make([]batch.Call[commitRequest, int64], len(entries))
+	bySlot := make(map[uint16][]*batch.Call[commitRequest, int64], 1)
+	var unlisted []string
+	for i, e := range entries {
+		member, err := encodeMember(e.Delta)
+		if err != nil {
+			errs[i] = fmt.Errorf("commit to %q: %w", e.Catalog, err)
+			continue
+		}
+		calls[i].Req = commitRequest{catalog: e.Catalog, member: member}
+		slot := r.slot(e.Catalog)
+		bySlot[slot] = append(bySlot[slot], &calls[i])
+		if _, ok := r.listed.Load(e.Catalog); !ok && !slices.Contains(unlisted, e.Catalog) {
+			unlisted = append(unlisted, e.Catalog)
+		}
+	}
+	// As in Commit, the listing goes first: it may name a catalog whose
+	// commit then fails, never miss a committed one.
+	if len(unlisted) > 0 {
+		zadd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember()
+		for _, catalog := range unlisted {
+			zadd = zadd.ScoreMember(0, catalog)
+		}
+		if err := r.do(ctx, zadd.Build()).Error(); err != nil {
+			err = classify(fmt.Errorf("list catalogs: %w", err))
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+			return versions, errs
+		}
+		for _, catalog := range unlisted {
+			r.listed.Store(catalog, true)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, group := range bySlot {
+		for chunk := range slices.Chunk(group, maxBatch) {
+			if len(bySlot) == 1 && len(group) <= maxBatch { // the usual case: no goroutine
+				r.commitChunk(ctx, chunk)
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.commitChunk(ctx, chunk)
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range calls {
+		if errs[i] == nil {
+			versions[i], errs[i] = calls[i].Res, calls[i].Err
+		}
+	}
+	return versions, errs
+}
+
+// commitChunk commits calls of one slot in one Lua call, and sends them
+// again while Redis answers that it cannot take them now and ctx allows:
+// commit.lua finds what an earlier attempt added, so a resend is safe.
+func (r *redisIndex) commitChunk(ctx context.Context, calls []*batch.Call[commitRequest, int64]) {
+	retryTransient(ctx, func() error {
+		for _, c := range calls {
+			c.Res, c.Err = 0, nil
+		}
+		r.commitBatch(ctx, calls)
+		for _, c := range calls {
+			if c.Err != nil && !errors.Is(c.Err, ErrVersionOverflow) {
+				return c.Err // the call's error, which every call got
+			}
+		}
+		return nil
+	})
 }
 
 // slot is the batch group of a catalog: its cluster slot, since one Lua
