@@ -18,21 +18,22 @@ import (
 )
 
 // Body packs: the concurrent writes of one client store their bodies as one
-// object (a pack, see internal/pack) and then commit one log entry each,
-// pointing at the pack, the part and its byte range. A write that finds no
-// pack in flight is stored at once, alone; writes that arrive while packs
-// are in flight queue up and go out together as the next pack. A pack may
-// hold the bodies of many catalogs (DESIGN.md says why).
+// object (a pack, see internal/pack), and then one CommitAll adds their log
+// entries, each pointing at the pack, its part and the part's byte range. A
+// write that finds no pack in flight goes at once, alone; writes that arrive
+// while packs are in flight queue up and go out together as the next pack.
+// A pack may hold the bodies of many catalogs (DESIGN.md says why).
 const (
 	// packMaxDeltas and packMaxBytes bound one pack; a batch over the byte
 	// bound is stored as several packs at once.
 	packMaxDeltas = 256
 	packMaxBytes  = 4 << 20
-	// packFlights is how many packs of one client may be stored at once.
+	// packFlights is how many packs of one client may be in flight (stored
+	// or being committed) at once.
 	packFlights = 2
-	// packTimeout bounds the storing of one pack. The pack outlives the
-	// writers that wait for it (each waits only as long as its own context
-	// allows), so it needs a bound of its own.
+	// packTimeout bounds the storing and committing of one pack. A pack
+	// outlives the writers that wait for it (each waits only as long as its
+	// own context allows), so it needs a bound of its own.
 	packTimeout = time.Minute
 )
 
@@ -40,53 +41,41 @@ const (
 // own (benchmarks compare it with mixed packs; see BenchmarkPackMixing).
 var packByCatalog = false
 
-// packRequest is one delta waiting for a pack.
-type packRequest struct {
+// pendingWrite is one delta waiting for a pack.
+type pendingWrite struct {
+	ctx     context.Context // the writer's: a writer that gave up is not committed
+	idx     index.Index
 	catalog string
-	delta   index.Delta // Field, Merge and Script
+	delta   index.Delta // Field, Merge, Script and Holder
 	body    []byte      // nil for a delete: its part is empty
 }
 
-// packed says where a delta's body landed.
-type packed struct {
-	pack   string
-	part   int
-	extent storage.Extent
-}
-
-// packer stores packs in one store.
+// packer stores packs in one store and commits their entries.
 type packer struct {
-	store storage.Storage
-	packs *batch.Batcher[packRequest, packed]
-	seed  maphash.Seed
+	store  storage.Storage
+	writes *batch.Batcher[pendingWrite, int64]
+	seed   maphash.Seed
 }
 
 func newPacker(store storage.Storage) *packer {
 	p := &packer{store: store, seed: maphash.MakeSeed()}
-	p.packs = batch.New(packMaxDeltas, packFlights, p.storeBatch)
+	p.writes = batch.New(packMaxDeltas, packFlights, p.writeBatch)
 	return p
 }
 
-// put stores d's body (nil for none) in the next pack and fills in d's ID
-// and pack reference.
-func (p *packer) put(ctx context.Context, catalog string, d *index.Delta, body []byte) error {
+// write stores d's body (nil for none) in the next pack, commits d to
+// catalog's log in idx and returns its version.
+func (p *packer) write(ctx context.Context, idx index.Index, catalog string, d index.Delta, body []byte) (int64, error) {
 	var group uint16
 	if packByCatalog {
 		group = uint16(maphash.String(p.seed, catalog))
 	}
-	at, err := p.packs.Do(ctx, group, packRequest{catalog: catalog, delta: *d, body: body})
-	if err != nil {
-		return err
-	}
-	d.ID = pack.DeltaID(at.pack, at.part)
-	d.Pack, d.Part = at.pack, at.part
-	d.Offset, d.Length = at.extent.Offset, at.extent.Length
-	return nil
+	return p.writes.Do(ctx, group, pendingWrite{ctx: ctx, idx: idx, catalog: catalog, delta: d, body: body})
 }
 
-// storeBatch stores a batch as one pack, or as several at once when its
+// writeBatch writes a batch as one pack, or as several at once when its
 // bodies pass packMaxBytes. A pack that fails fails exactly its own writes.
-func (p *packer) storeBatch(ctx context.Context, calls []*batch.Call[packRequest, packed]) {
+func (p *packer) writeBatch(ctx context.Context, calls []*batch.Call[pendingWrite, int64]) {
 	ctx, cancel := context.WithTimeout(ctx, packTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -97,20 +86,25 @@ func (p *packer) storeBatch(ctx context.Context, calls []*batch.Call[packRequest
 			end++
 		}
 		if start == 0 && end == len(calls) { // the usual case: no goroutine
-			p.storePack(ctx, calls)
+			p.writePack(ctx, calls)
 			break
 		}
 		wg.Add(1)
-		go func(calls []*batch.Call[packRequest, packed]) {
+		go func(calls []*batch.Call[pendingWrite, int64]) {
 			defer wg.Done()
-			p.storePack(ctx, calls)
+			p.writePack(ctx, calls)
 		}(calls[start:end])
 		start = end
 	}
 	wg.Wait()
 }
 
-func (p *packer) storePack(ctx context.Context, calls []*batch.Call[packRequest, packed]) {
+// writePack stores calls' bodies as one pack, then commits the entries of
+// the writers still waiting. The body goes first and the entry second, so
+// that a committed entry always points at a complete body; a pack that
+// fails leaves nothing committed, and a pack whose writers all gave up is
+// an orphan for GC.
+func (p *packer) writePack(ctx context.Context, calls []*batch.Call[pendingWrite, int64]) {
 	id := pack.NewID(time.Now())
 	entries := make([]pack.Entry, len(calls))
 	parts := make([][]byte, len(calls)+1)
@@ -128,12 +122,41 @@ func (p *packer) storePack(ctx context.Context, calls []*batch.Call[packRequest,
 	if err == nil && len(extents) != len(parts) {
 		err = fmt.Errorf("storage returned %d extents for %d parts", len(extents), len(parts))
 	}
+	if err != nil {
+		err = storageError(err)
+		for _, c := range calls {
+			c.Err = err
+		}
+		return
+	}
+	commits := make([]index.Entry, 0, len(calls))
+	committed := make([]*batch.Call[pendingWrite, int64], 0, len(calls))
 	for i, c := range calls {
-		if err != nil {
-			c.Err = storageError(err)
+		if err := c.Req.ctx.Err(); err != nil {
+			c.Err = err
 			continue
 		}
-		c.Res = packed{pack: id, part: i + 1, extent: extents[i+1]}
+		// The ID is left for the index to derive (pack.part): one string
+		// less per write.
+		d := c.Req.delta
+		d.Pack, d.Part = id, i+1
+		d.Offset, d.Length = extents[i+1].Offset, extents[i+1].Length
+		commits = append(commits, index.Entry{Catalog: c.Req.catalog, Delta: d})
+		committed = append(committed, c)
+	}
+	// The writers of one client share an index; the loop keeps each
+	// entry with its own in case one was reopened meanwhile.
+	for len(committed) > 0 {
+		idx := committed[0].Req.idx
+		n := 1
+		for n < len(committed) && committed[n].Req.idx == idx {
+			n++
+		}
+		versions, errs := idx.CommitAll(ctx, commits[:n])
+		for i, c := range committed[:n] {
+			c.Res, c.Err = versions[i], errs[i]
+		}
+		commits, committed = commits[n:], committed[n:]
 	}
 }
 

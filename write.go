@@ -100,19 +100,14 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 		}
 		d.Script = scriptRef(req.Script, hash)
 	}
-	// The body goes first and the index entry second, so that a committed
-	// entry always points at a complete body. A failure in between leaves
-	// only an unreferenced object. The body goes in the next pack with the
-	// bodies of this client's concurrent writes; a delete's part is empty,
-	// so that the pack still records the delta.
+	// The body goes in the next pack with the bodies of this client's
+	// concurrent writes (a delete's part is empty, so that the pack still
+	// records the delta), and the log entry is committed after it.
 	//
 	// A body in this process's memory is marked as such, so that other
 	// processes skip it instead of failing on it.
 	d.Holder = s.holder
-	if err := s.packs.put(ctx, req.Catalog, &d, body); err != nil {
-		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
-	}
-	version, err := idx.Commit(ctx, req.Catalog, d)
+	version, err := s.packs.write(ctx, idx, req.Catalog, d, body)
 	if err != nil {
 		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
 	}

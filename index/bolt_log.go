@@ -144,7 +144,7 @@ func (b *boltIndex) Commit(ctx context.Context, catalog string, d Delta) (int64,
 	if err != nil {
 		return 0, fmt.Errorf("commit to %q: %w", catalog, err)
 	}
-	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, id: d.ID, member: member})
+	return b.commits.Do(ctx, 0, boltCommit{catalog: catalog, id: deltaID(d), member: member})
 }
 
 func (b *boltIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, []error) {
@@ -158,7 +158,7 @@ func (b *boltIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, []
 			errs[i] = fmt.Errorf("commit to %q: %w", e.Catalog, err)
 			continue
 		}
-		calls[i].Req = boltCommit{catalog: e.Catalog, id: e.Delta.ID, member: member}
+		calls[i].Req = boltCommit{catalog: e.Catalog, id: deltaID(e.Delta), member: member}
 		valid = append(valid, &calls[i])
 	}
 	if err := ctx.Err(); err != nil {

@@ -223,9 +223,6 @@ func TestCommitOfAPackedDeltaThatDisagreesChangesNothing(t *testing.T) {
 		d = good
 		d.Length = -1036
 		bad["a negative length"] = d
-		d = good
-		d.ID = ""
-		bad["no ID"] = d
 		for name, d := range bad {
 			if v, err := idx.Commit(ctx, "bad", d); !errors.Is(err, ErrInvalidDelta) {
 				t.Errorf("%s: Commit = %d, %v; want ErrInvalidDelta", name, v, err)
@@ -277,4 +274,28 @@ func TestFilePackedEntriesPassTheCheckAtOpen(t *testing.T) {
 	if v, err := reopened.Commit(ctx, "c", want[1]); err != nil || v != want[1].Version {
 		t.Fatalf("a retried commit after reopening: %d, %v; want %d", v, err, want[1].Version)
 	}
+}
+
+func TestAPackedDeltaCommittedWithoutAnIDReadsBackWithIt(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		d := packedDelta("-P7qscNWtZk6SYVaX7DQ", 7, 120, 40, "a")
+		d.ID = ""
+		v, err := idx.Commit(ctx, "noid", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, deltas, err := idx.Read(ctx, "noid", 0)
+		if err != nil || len(deltas) != 1 || deltas[0].ID != "-P7qscNWtZk6SYVaX7DQ.7" || deltas[0].Version != v {
+			t.Fatalf("log %+v, %v", deltas, err)
+		}
+		// A retry with the ID spelled out is the same delta.
+		d.ID = "-P7qscNWtZk6SYVaX7DQ.7"
+		if again, err := idx.Commit(ctx, "noid", d); err != nil || again != v {
+			t.Fatalf("retry with the ID: %d, %v; want %d", again, err, v)
+		}
+		if ok, err := idx.Remove(ctx, "noid", v, d.ID); err != nil || !ok {
+			t.Fatalf("Remove: %v, %v", ok, err)
+		}
+	})
 }

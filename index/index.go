@@ -71,6 +71,8 @@ type Delta struct {
 	// ID is unique per delta (the writer makes it). It makes every log
 	// entry distinct, and a commit that is retried after a network error
 	// idempotent: the second attempt finds the entry and returns its version.
+	// A packed delta's ID is Pack + "." + Part; a commit may leave it empty
+	// there, and reads fill it in.
 	ID string
 	// Field is the field path as the writer gave it.
 	Field string

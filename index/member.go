@@ -98,7 +98,7 @@ func encodePackedMember(d Delta) string {
 // checkDelta refuses what encodeMember cannot encode faithfully.
 func checkDelta(d Delta) error {
 	switch {
-	case d.ID == "":
+	case d.ID == "" && d.Pack == "":
 		return fmt.Errorf("%w: no ID", ErrInvalidDelta)
 	case d.Pack == "":
 		if d.Part != 0 || d.Offset != 0 || d.Length != 0 {
@@ -110,10 +110,19 @@ func checkDelta(d Delta) error {
 	case d.Part < 0 || int64(d.Part) > math.MaxInt32 || d.Offset < 0 || d.Length < 0:
 		return fmt.Errorf("%w: delta %q in pack %q: part %d, offset %d, length %d (want part in [0, 2^31), offset and length >= 0)",
 			ErrInvalidDelta, d.ID, d.Pack, d.Part, d.Offset, d.Length)
-	case !isPackedID(d.ID, d.Pack, d.Part):
+	case d.ID != "" && !isPackedID(d.ID, d.Pack, d.Part):
 		return fmt.Errorf("%w: delta %q is part %d of pack %q: its ID must be %s.%d", ErrInvalidDelta, d.ID, d.Part, d.Pack, d.Pack, d.Part)
 	}
 	return nil
+}
+
+// deltaID is d's ID, made from its pack and part when a packed delta was
+// given without one.
+func deltaID(d Delta) string {
+	if d.ID == "" && d.Pack != "" {
+		return d.Pack + "." + strconv.Itoa(d.Part)
+	}
+	return d.ID
 }
 
 // isPackedID reports whether id is pack + "." + part, without building it.

@@ -123,7 +123,6 @@ func TestEncodeMemberRefusesDeltasItCannotHold(t *testing.T) {
 	ok := Delta{ID: packID + ".3", Merge: "set", Pack: packID, Part: 3, Offset: 10, Length: 20, Field: "f"}
 	mustEncodeMember(t, ok)
 	for name, change := range map[string]func(d *Delta){
-		"no ID":                            func(d *Delta) { d.ID = "" },
 		"an ID of another pack":            func(d *Delta) { d.ID = "other.3" },
 		"an ID of another part":            func(d *Delta) { d.ID = packID + ".4" },
 		"an ID with a leading zero":        func(d *Delta) { d.ID = packID + ".03" },

@@ -28,6 +28,9 @@ type Batcher[Req, Res any] struct {
 
 	mu     sync.Mutex
 	groups map[uint16]*batchGroup[Req, Res]
+	// calls keeps finished calls for reuse: a call per request would be
+	// two allocations on every write and read.
+	calls sync.Pool
 }
 
 type batchGroup[Req, Res any] struct {
@@ -37,9 +40,11 @@ type batchGroup[Req, Res any] struct {
 
 // Call is one call in a batch: run reads Req and sets Res or Err.
 type Call[Req, Res any] struct {
-	Req  Req
-	Res  Res
-	Err  error
+	Req Req
+	Res Res
+	Err error
+	// done receives one value when the call's batch has run (buffered, so
+	// that the batch never waits for a caller that left).
 	done chan struct{}
 	// taken and abandoned are guarded by Batcher.mu: a call is either taken
 	// into a batch or abandoned by its caller while still queued, never both.
@@ -62,7 +67,11 @@ func (b *Batcher[Req, Res]) Do(ctx context.Context, group uint16, req Req) (Res,
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	c := &Call[Req, Res]{Req: req, done: make(chan struct{})}
+	c, _ := b.calls.Get().(*Call[Req, Res])
+	if c == nil {
+		c = &Call[Req, Res]{done: make(chan struct{}, 1)}
+	}
+	c.Req = req
 	b.mu.Lock()
 	g := b.groups[group]
 	if g == nil {
@@ -83,7 +92,12 @@ func (b *Batcher[Req, Res]) Do(ctx context.Context, group uint16, req Req) (Res,
 	}
 	select {
 	case <-c.done:
-		return c.Res, c.Err
+		res, err := c.Res, c.Err
+		// Only a call whose batch has run goes back: a call that its
+		// caller left may still be signalled, and is left to the GC.
+		*c = Call[Req, Res]{done: c.done}
+		b.calls.Put(c)
+		return res, err
 	case <-ctx.Done():
 		b.mu.Lock()
 		if !c.taken {
@@ -117,7 +131,7 @@ func (b *Batcher[Req, Res]) flush(ctx context.Context, group uint16, g *batchGro
 	if len(batch) > 0 {
 		b.run(ctx, batch)
 		for _, c := range batch {
-			close(c.done)
+			c.done <- struct{}{}
 		}
 	}
 
