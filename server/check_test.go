@@ -27,10 +27,13 @@ func TestCheckAndRepair(t *testing.T) {
 	ts := newTestServer(t, server.Options{})
 	ts.write(t, "fine", `{"field":"a","value":1}`)
 	lost := ts.write(t, "gone", `{"field":"lost","value":1}`)
-	for _, f := range objectFiles(t, filepath.Join(ts.dir, "objects"), "gone") {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
+	// Delete the pack of "lost", which holds that delta alone.
+	gone := onlyPackOf(t, filepath.Join(ts.dir, "objects"), "", "gone")
+	if gone.entries[0].Field != "lost" {
+		t.Fatalf("pack of gone: %+v", gone.entries)
+	}
+	if err := os.Remove(gone.file); err != nil {
+		t.Fatal(err)
 	}
 	kept := ts.write(t, "gone", `{"field":"kept","value":2}`)
 	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/gone", ""), http.StatusInternalServerError, "body_missing")
@@ -50,7 +53,7 @@ func TestCheckAndRepair(t *testing.T) {
 		t.Fatalf("check all: %+v", rep)
 	}
 	p := rep.Problems[0]
-	if p.Catalog != "gone" || p.Version != lost || p.Kind != lake.ProblemBodyMissing || p.Removed {
+	if p.Catalog != "gone" || p.Version != lost || p.Kind != lake.ProblemBodyMissing || p.Object != gone.key+" part 1" || p.Removed {
 		t.Fatalf("problem: %+v", p)
 	}
 	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/gone", ""), http.StatusInternalServerError, "body_missing")

@@ -1,17 +1,21 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/internal/pack"
 	"github.com/hkloudou/lake/v2/server"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 func TestMetaUnavailable(t *testing.T) {
@@ -41,50 +45,145 @@ func TestInvalidMetaURL(t *testing.T) {
 	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/c", ""), http.StatusInternalServerError, "invalid_meta_url")
 }
 
-// objectFiles returns the delta bodies of catalog under a local object store.
-func objectFiles(t *testing.T, root, catalog string) []string {
+// storedPack is one body pack of a local object store as a test reads it
+// back: its key, its file, its entry table and its parts as stored (sealed,
+// if the store is encrypted).
+type storedPack struct {
+	key, file string
+	entries   []pack.Entry
+	stored    [][]byte
+}
+
+// catalogPacks returns the packs under the local object store root that
+// hold deltas of catalog, and fails the test if there are none. password,
+// if not empty, opens the entry tables of an encrypted store.
+func catalogPacks(t *testing.T, root, password, catalog string) []storedPack {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root, catalog, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no object of %s under %s: %v", catalog, root, err)
+	ctx := context.Background()
+	local, err := storage.NewLocalStorage(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return files
+	var opened storage.Storage = local
+	if password != "" {
+		if opened, err = storage.NewEncrypted(local, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pack.Prefix), "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []storedPack
+	for _, f := range files {
+		p := storedPack{key: pack.Key(filepath.Base(f)), file: f}
+		stored, err := storage.ReadParts(ctx, local, p.key)
+		if err != nil {
+			t.Fatalf("read pack %s: %v", p.key, err)
+		}
+		for i, part := range stored {
+			if part.Err != nil {
+				t.Fatalf("pack %s part %d: %v", p.key, i, part.Err)
+			}
+			p.stored = append(p.stored, part.Data)
+		}
+		table, err := storage.ReadParts(ctx, opened, p.key)
+		if err != nil || len(table) == 0 || table[0].Err != nil {
+			t.Fatalf("open pack %s: %v %+v", p.key, err, table)
+		}
+		id, entries, err := pack.DecodeEntries(table[0].Data)
+		if err != nil || id != filepath.Base(f) || len(entries)+1 != len(p.stored) {
+			t.Fatalf("pack %s: entry table names pack %q and %d entries for %d parts: %v", p.key, id, len(entries), len(p.stored), err)
+		}
+		p.entries = entries
+		for _, e := range entries {
+			if e.Catalog == catalog {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		t.Fatalf("no pack under %s holds a delta of %s", root, catalog)
+	}
+	return found
+}
+
+// onlyPackOf returns the one pack under root holding deltas of catalog,
+// which must hold one delta only: that of catalog.
+func onlyPackOf(t *testing.T, root, password, catalog string) storedPack {
+	t.Helper()
+	packs := catalogPacks(t, root, password, catalog)
+	if len(packs) != 1 || len(packs[0].entries) != 1 {
+		t.Fatalf("packs of %s: %+v", catalog, packs)
+	}
+	return packs[0]
+}
+
+// rewriteStored stores the pack p again, under root, with part i replaced
+// by data, which must be as long as that part (the log holds where each part
+// lies): damage that every frame check passes.
+func rewriteStored(t *testing.T, root string, p storedPack, i int, data []byte) {
+	t.Helper()
+	if len(data) != len(p.stored[i]) {
+		t.Fatalf("rewriteStored: %d bytes for a part of %d", len(data), len(p.stored[i]))
+	}
+	local, err := storage.NewLocalStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := slices.Clone(p.stored)
+	parts[i] = data
+	if _, err := storage.PutParts(context.Background(), local, p.key, parts); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestStoredDataErrors(t *testing.T) {
 	ts := newTestServer(t, server.Options{})
 	objects := filepath.Join(ts.dir, "objects")
 
+	// A pack deleted: its body is missing.
 	ts.write(t, "gone", `{"field":"a","value":1}`)
-	for _, f := range objectFiles(t, objects, "gone") {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
+	gone := onlyPackOf(t, objects, "", "gone")
+	if err := os.Remove(gone.file); err != nil {
+		t.Fatal(err)
 	}
-	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/gone", ""), http.StatusInternalServerError, "body_missing")
+	r := ts.do(t, "GET", "/v1/catalogs/gone", "")
+	wantStatus(t, r, http.StatusInternalServerError, "body_missing")
+	if !strings.Contains(r.body, gone.key+" part 1") {
+		t.Fatalf("the error does not name %s part 1: %s", gone.key, r.body)
+	}
 
+	// A body that is not JSON, its frame intact: the body "1" becomes "{".
 	ts.write(t, "mangled", `{"field":"a","value":1}`)
-	for _, f := range objectFiles(t, objects, "mangled") {
-		if err := os.WriteFile(f, []byte("{not json"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	mangled := onlyPackOf(t, objects, "", "mangled")
+	if string(mangled.stored[1]) != "1" {
+		t.Fatalf("body of mangled: %q", mangled.stored[1])
 	}
-	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/mangled", ""), http.StatusInternalServerError, "corrupt")
+	rewriteStored(t, objects, mangled, 1, []byte("{"))
+	r = ts.do(t, "GET", "/v1/catalogs/mangled", "")
+	wantStatus(t, r, http.StatusInternalServerError, "corrupt")
+	if !strings.Contains(r.body, mangled.key+" part 1") {
+		t.Fatalf("the error does not name %s part 1: %s", mangled.key, r.body)
+	}
 
+	// A sealed body tampered with, its frame intact: it fails to decrypt.
 	encrypted := filepath.Join(t.TempDir(), "enc")
 	wantStatus(t, ts.do(t, "PUT", "/v1/config", fmt.Sprintf(`{"storage":"local","path":%q,"aes_pwd":"pw"}`, encrypted)), 200, "")
 	ts.write(t, "sealed", `{"field":"a","value":1}`)
-	for _, f := range objectFiles(t, encrypted, "sealed") {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)-1] ^= 0xff
-		if err := os.WriteFile(f, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	sealed := onlyPackOf(t, encrypted, "pw", "sealed")
+	if !bytes.HasPrefix(sealed.stored[1], []byte("LAKE")) {
+		t.Fatalf("body of sealed is not sealed: %q", sealed.stored[1])
 	}
-	wantStatus(t, ts.do(t, "GET", "/v1/catalogs/sealed", ""), http.StatusInternalServerError, "decrypt_failed")
+	tampered := slices.Clone(sealed.stored[1])
+	tampered[len(tampered)-1] ^= 0xff
+	rewriteStored(t, encrypted, sealed, 1, tampered)
+	r = ts.do(t, "GET", "/v1/catalogs/sealed", "")
+	wantStatus(t, r, http.StatusInternalServerError, "decrypt_failed")
+	if !strings.Contains(r.body, sealed.key+" part 1") {
+		t.Fatalf("the error does not name %s part 1: %s", sealed.key, r.body)
+	}
 }
 
 func TestClassify(t *testing.T) {

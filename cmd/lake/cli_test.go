@@ -19,8 +19,10 @@ import (
 	"github.com/google/uuid"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/internal/pack"
 	"github.com/hkloudou/lake/v2/internal/redistest"
 	"github.com/hkloudou/lake/v2/internal/s3test"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 // runInProcess runs the command through run(), as main does, and returns
@@ -90,9 +92,10 @@ func TestWriteRefusedWithoutDurableStorage(t *testing.T) {
 	cfg := fmt.Sprintf(`{"storage":"local","path":%q}`, filepath.Join(dir, "objects"))
 	mustLake(t, dir, "", append(meta, "config", "set", cfg)...)
 	mustLake(t, dir, "", append(meta, "write", "users", "name", `"Grace"`)...)
-	files, _ := filepath.Glob(filepath.Join(dir, "objects", "users", "*"))
-	if len(files) != 1 {
-		t.Fatalf("bodies under the configured path: %v", files)
+	packs := readPacks(t, filepath.Join(dir, "objects"), "")
+	if len(packs) != 1 || len(packs[0].entries) != 1 || packs[0].entries[0] != (pack.Entry{Catalog: "users", Field: "name", Merge: "set"}) ||
+		string(packs[0].parts[1]) != `"Grace"` {
+		t.Fatalf("bodies under the configured path: %+v", packs)
 	}
 }
 
@@ -104,8 +107,9 @@ func TestFileLakeWithoutConfigIsDurable(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("write: exit %d, %s", r.code, r.stderr)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "lake", "objects", "c", "*")); len(files) != 1 {
-		t.Fatalf("bodies in DIR/objects: %v", files)
+	packs := readPacks(t, filepath.Join(dir, "lake", "objects"), "")
+	if len(packs) != 1 || len(packs[0].entries) != 1 || packs[0].entries[0].Catalog != "c" || string(packs[0].parts[1]) != "1" {
+		t.Fatalf("bodies in DIR/objects: %+v", packs)
 	}
 }
 
@@ -142,9 +146,10 @@ func TestErrorPrefixOnce(t *testing.T) {
 	// A body deleted by hand: the read error names it, once.
 	meta := "file://" + filepath.Join(dir, "lake")
 	mustLake(t, dir, "", "--meta", meta, "write", "users", "a", "1")
-	removeBodies(t, filepath.Join(dir, "lake"), "users")
+	removed := removeBodies(t, filepath.Join(dir, "lake"), "users")
 	r := runLake(t, dir, "", "--meta", meta, "read", "users")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, `lake: read "users": `) || strings.Count(errorLines(r.stderr), "lake:") != 1 {
+	if r.code != 1 || !strings.HasPrefix(r.stderr, `lake: read "users": `) || strings.Count(errorLines(r.stderr), "lake:") != 1 ||
+		len(removed) != 1 || !strings.Contains(r.stderr, removed[0]+" part 1") {
 		t.Errorf("read of a missing body: exit %d:\n%s", r.code, r.stderr)
 	}
 
@@ -166,20 +171,95 @@ func TestErrorPrefixOnce(t *testing.T) {
 	}
 }
 
-// removeBodies deletes a catalog's body objects from a file:// lake's
-// DIR/objects, as an operator's mistake or a lost disk would.
-func removeBodies(t *testing.T, lakeDir, catalog string) []string {
+// storedPack is one body pack of a local object store as a test reads it
+// back: its key, its file, its entry table and its parts (opened, if the
+// store is encrypted).
+type storedPack struct {
+	key, file string
+	entries   []pack.Entry
+	parts     [][]byte
+}
+
+// readPacks reads every pack under the local object store root; password,
+// if not empty, opens the parts of an encrypted store.
+func readPacks(t *testing.T, root, password string) []storedPack {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(lakeDir, "objects", catalog, "*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no bodies of %s under %s: %v", catalog, lakeDir, err)
+	local, err := storage.NewLocalStorage(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range files {
-		if err := os.Remove(f); err != nil {
+	var s storage.Storage = local
+	if password != "" {
+		if s, err = storage.NewEncrypted(local, password); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return files
+	files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pack.Prefix), "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packs []storedPack
+	for _, f := range files {
+		key := pack.Key(filepath.Base(f))
+		parts, err := storage.ReadParts(context.Background(), s, key)
+		if err != nil {
+			t.Fatalf("read pack %s: %v", key, err)
+		}
+		p := storedPack{key: key, file: f}
+		for i, part := range parts {
+			if part.Err != nil {
+				t.Fatalf("pack %s part %d: %v", key, i, part.Err)
+			}
+			p.parts = append(p.parts, part.Data)
+		}
+		id, entries, err := pack.DecodeEntries(p.parts[0])
+		if err != nil || id != filepath.Base(f) || len(p.parts) != len(entries)+1 {
+			t.Fatalf("pack %s: entry table names pack %q and %d entries for %d parts: %v", key, id, len(entries), len(p.parts), err)
+		}
+		p.entries = entries
+		packs = append(packs, p)
+	}
+	return packs
+}
+
+// catalogPacks returns the packs under root that hold deltas of catalog,
+// and fails the test if there are none.
+func catalogPacks(t *testing.T, root, password, catalog string) []storedPack {
+	t.Helper()
+	var found []storedPack
+	for _, p := range readPacks(t, root, password) {
+		for _, e := range p.entries {
+			if e.Catalog == catalog {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		t.Fatalf("no pack under %s holds a delta of %s", root, catalog)
+	}
+	return found
+}
+
+// removeBodies deletes the packs holding a catalog's bodies from a file://
+// lake's DIR/objects, as an operator's mistake or a lost disk would, and
+// returns their keys. Those packs must hold nothing else, so that no other
+// catalog loses a body.
+func removeBodies(t *testing.T, lakeDir, catalog string) []string {
+	t.Helper()
+	var keys []string
+	for _, p := range catalogPacks(t, filepath.Join(lakeDir, "objects"), "", catalog) {
+		for _, e := range p.entries {
+			if e.Catalog != catalog {
+				t.Fatalf("pack %s holds bodies of %s and of %s", p.key, catalog, e.Catalog)
+			}
+		}
+		if err := os.Remove(p.file); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, p.key)
+	}
+	return keys
 }
 
 // TestCheckRepair: a body deleted by hand is reported (body_missing), the
@@ -192,18 +272,27 @@ func TestCheckRepair(t *testing.T) {
 	mustLake(t, dir, "", append(meta, "write", "users", "name", `"Ada"`)...)
 	lost := strings.TrimSpace(mustLake(t, dir, "", append(meta, "write", "broken", "lost", `"gone"`)...))
 	mustLake(t, dir, "", append(meta, "write", "broken", "kept", "1")...)
-	// Delete the body of "lost" only: the newest file is "kept"'s, so
-	// delete by content.
-	files, _ := filepath.Glob(filepath.Join(lakeDir, "objects", "broken", "*"))
+	// Delete the body of "lost" only: each write stored a pack of its own,
+	// so delete the one whose entry table names "lost" and whose body is
+	// "gone".
+	packs := catalogPacks(t, filepath.Join(lakeDir, "objects"), "", "broken")
 	var object string
-	for _, f := range files {
-		if data, _ := os.ReadFile(f); bytes.Contains(data, []byte("gone")) {
-			object = "broken/" + filepath.Base(f)
-			os.Remove(f)
+	for _, p := range packs {
+		for i, e := range p.entries {
+			if e.Field != "lost" {
+				continue
+			}
+			if len(p.entries) != 1 || e.Catalog != "broken" || string(p.parts[i+1]) != `"gone"` {
+				t.Fatalf("the pack of \"lost\" holds %+v, bodies %q", p.entries, p.parts[1:])
+			}
+			object = p.key + " part 1"
+			if err := os.Remove(p.file); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	if object == "" {
-		t.Fatalf("no body holds \"gone\" among %v", files)
+	if object == "" || len(packs) != 2 {
+		t.Fatalf("no pack of \"lost\" among the 2 packs of broken: %+v", packs)
 	}
 	if r := runLake(t, dir, "", append(meta, "read", "broken")...); r.code != 1 || !strings.Contains(r.stderr, "body missing") {
 		t.Fatalf("read with a body missing: exit %d, %s", r.code, r.stderr)

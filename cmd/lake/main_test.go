@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hkloudou/lake/v2/internal/pack"
 	"github.com/hkloudou/lake/v2/internal/redistest"
+	"github.com/hkloudou/lake/v2/storage"
 )
 
 // lakeBin is the lake command, built once by TestMain.
@@ -244,12 +247,32 @@ func TestConfigSetGet(t *testing.T) {
 
 	// The config is in use: bodies are encrypted under the new path.
 	mustLake(t, dir, "", "write", "c", "secret", `"plain text"`)
-	files, _ := filepath.Glob(filepath.Join(objects, "c", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(objects, filepath.FromSlash(pack.Prefix), "*"))
 	if len(files) != 1 {
-		t.Fatalf("objects under %s: %v", objects, files)
+		t.Fatalf("packs under %s: %v", objects, files)
 	}
-	if body, _ := os.ReadFile(files[0]); bytes.Contains(body, []byte("plain text")) {
-		t.Fatal("body stored in clear")
+	if stored, _ := os.ReadFile(files[0]); bytes.Contains(stored, []byte("plain text")) || bytes.Contains(stored, []byte(`"catalog"`)) {
+		t.Fatal("body or entry table stored in clear")
+	}
+	// Every part is sealed, and the password opens them: the entry table
+	// names the write, and part 1 is its body.
+	local, err := storage.NewLocalStorage(objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := storage.ReadParts(context.Background(), local, pack.Key(filepath.Base(files[0])))
+	if err != nil || len(sealed) != 2 {
+		t.Fatalf("sealed parts: %d, %v", len(sealed), err)
+	}
+	for i, p := range sealed {
+		if p.Err != nil || !bytes.HasPrefix(p.Data, []byte("LAKE")) {
+			t.Fatalf("part %d is not sealed: %q, %v", i, p.Data, p.Err)
+		}
+	}
+	packs := readPacks(t, objects, "correct horse battery")
+	if len(packs) != 1 || len(packs[0].entries) != 1 || packs[0].entries[0] != (pack.Entry{Catalog: "c", Field: "secret", Merge: "set"}) ||
+		string(packs[0].parts[1]) != `"plain text"` {
+		t.Fatalf("opened pack: %+v", packs)
 	}
 	if out := mustLake(t, dir, "", "read", "c"); out != `{"secret":"plain text"}`+"\n" {
 		t.Fatalf("read: %q", out)
@@ -301,11 +324,21 @@ func TestExitCodes(t *testing.T) {
 
 	// A corrupt body is a runtime error (1), although the error it wraps
 	// also names the merge error that found it.
-	files, _ := filepath.Glob(filepath.Join(dir, "lake-data", "objects", "c", "*.json"))
-	for _, f := range files {
-		os.WriteFile(f, []byte("{oops"), 0o600)
+	// The body "1" becomes "{", as long as it was (the log holds where each
+	// part lies), so every frame check passes and only its JSON is bad.
+	objects := filepath.Join(dir, "lake-data", "objects")
+	packs := catalogPacks(t, objects, "", "c")
+	if len(packs) != 1 || len(packs[0].entries) != 1 || string(packs[0].parts[1]) != "1" {
+		t.Fatalf("the packs of c: %+v", packs)
 	}
-	if r := runLake(t, dir, "", "read", "c"); r.code != 1 || !strings.Contains(r.stderr, "corrupt") {
+	local, err := storage.NewLocalStorage(objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storage.PutParts(context.Background(), local, packs[0].key, [][]byte{packs[0].parts[0], []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := runLake(t, dir, "", "read", "c"); r.code != 1 || !strings.Contains(r.stderr, "corrupt") || !strings.Contains(r.stderr, packs[0].key+" part 1") {
 		t.Fatalf("corrupt read: exit %d, %s", r.code, r.stderr)
 	}
 }
