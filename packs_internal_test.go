@@ -97,9 +97,9 @@ func waitQueued(t *testing.T, c *Client, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); s.packs.packs.Queued(0) < n; {
+	for deadline := time.Now().Add(10 * time.Second); s.packs.writes.Queued(0) < n; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", s.packs.packs.Queued(0), n)
+			t.Fatalf("%d writes queued, want %d", s.packs.writes.Queued(0), n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -171,14 +171,16 @@ func encodeValue(v any) ([]byte, error) {
 	return data, nil
 }
 
+// validJSON checks raw JSON text in one pass; only text that fails is
+// scanned again, to say why.
 func validJSON(raw []byte) ([]byte, error) {
+	if jsontext.Check(raw) {
+		return raw, nil
+	}
 	if !jsontext.Valid(raw) {
 		return nil, fmt.Errorf("%w: not valid UTF-8, or a \\u escape of half a character", ErrInvalidValue)
 	}
-	if !json.Valid(raw) {
-		return nil, fmt.Errorf("%w: not valid JSON text", ErrInvalidValue)
-	}
-	return raw, nil
+	return nil, fmt.Errorf("%w: not valid JSON text", ErrInvalidValue)
 }
 
 // validStrings reports whether every string json.Marshal would encode from
