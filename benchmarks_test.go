@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -130,23 +129,7 @@ func benchRedisBytesPerDelta(b *testing.B, store storage.Storage) {
 		b.Fatal(err) // connects and loads the config before the first measure
 	}
 	admin := redistest.Client(b, server.URL)
-	usedMemory := func() int64 {
-		info, err := admin.Do(ctx, admin.B().Info().Section("memory").Build()).ToString()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for line := range strings.SplitSeq(info, "\n") {
-			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return n
-			}
-		}
-		b.Fatal("no used_memory in INFO memory")
-		return 0
-	}
+	usedMemory := func() int64 { return redistest.UsedMemory(b, admin) }
 	before := usedMemory()
 	var n atomic.Int64
 	b.SetParallelism(32)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -72,23 +71,7 @@ func BenchmarkRedisBytesPerDelta(b *testing.B) {
 				b.Fatal(err)
 			}
 			admin := redistest.Client(b, server.URL)
-			usedMemory := func() int64 {
-				info, err := admin.Do(ctx, admin.B().Info().Section("memory").Build()).ToString()
-				if err != nil {
-					b.Fatal(err)
-				}
-				for line := range strings.SplitSeq(info, "\n") {
-					if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-						n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-						if err != nil {
-							b.Fatal(err)
-						}
-						return n
-					}
-				}
-				b.Fatal("no used_memory in INFO memory")
-				return 0
-			}
+			usedMemory := func() int64 { return redistest.UsedMemory(b, admin) }
 			before := usedMemory()
 			var n, memberBytes atomic.Int64
 			b.SetParallelism(32)

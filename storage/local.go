@@ -117,13 +117,10 @@ func (l *Local) GetRange(ctx context.Context, key string, offset, length int64) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRange(key, offset, length); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if length == 0 {
+	if skip, err := beginRange(ctx, key, offset, length); err != nil || skip {
+		if err != nil {
+			return nil, err
+		}
 		return []byte{}, nil
 	}
 	f, err := os.Open(name)

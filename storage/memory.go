@@ -69,16 +69,10 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 // GetRange returns a copy of at most length bytes from offset of the object
 // under key (see Ranger), or ErrNotFound.
 func (m *Memory) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	if err := checkRange(key, offset, length); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if length == 0 {
+	if skip, err := beginRange(ctx, key, offset, length); err != nil || skip {
+		if err != nil {
+			return nil, err
+		}
 		return []byte{}, nil
 	}
 	m.mu.RLock()

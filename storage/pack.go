@@ -200,3 +200,18 @@ func checkRange(key string, offset, length int64) error {
 	}
 	return nil
 }
+
+// beginRange makes the checks every GetRange makes before it reads: the
+// key, the range and ctx. skip is true when there is nothing to read.
+func beginRange(ctx context.Context, key string, offset, length int64) (skip bool, err error) {
+	if err := CheckKey(key); err != nil {
+		return false, err
+	}
+	if err := checkRange(key, offset, length); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	return length == 0, nil
+}

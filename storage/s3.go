@@ -241,16 +241,10 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 // ErrNotFound. A range that starts at or past the end of the object is
 // answered 416 InvalidRange, which is no bytes, not an error.
 func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	if err := checkRange(key, offset, length); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if length == 0 {
+	if skip, err := beginRange(ctx, key, offset, length); err != nil || skip {
+		if err != nil {
+			return nil, err
+		}
 		return []byte{}, nil
 	}
 	var opts minio.GetObjectOptions

@@ -199,3 +199,23 @@ func (s *Server) Restart(t testing.TB) {
 	s.Stop()
 	s.start(t)
 }
+
+// UsedMemory returns the server's used_memory (INFO memory), in bytes.
+func UsedMemory(t testing.TB, client rueidis.Client) int64 {
+	t.Helper()
+	info, err := client.Do(context.Background(), client.B().Info().Section("memory").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no used_memory in INFO memory")
+	return 0
+}
