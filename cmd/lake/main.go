@@ -3,9 +3,11 @@
 //	lake [--meta URL] COMMAND [ARGS]
 //
 // Each subcommand is one file of this package that registers itself with
-// register in an init function (bench_storage.go holds a storage decorator
-// of bench's); main.go knows none of them by name. A command file names its
-// parts setupX (its flags) and runX (what it does).
+// register in an init function (bench's other parts, one job each:
+// bench_lake.go the lake it runs in, bench_run.go the clients' loop,
+// bench_storage.go the counting storage decorator); main.go knows none of
+// them by name. A command file names its parts setupX (its flags) and runX
+// (what it does).
 package main
 
 import (
