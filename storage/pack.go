@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -62,15 +63,31 @@ func PutParts(ctx context.Context, s Storage, key string, parts [][]byte) ([]Ext
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	obj, extents, err := encodeParts(parts)
+	buf := objectBuffers.Get().(*[]byte)
+	obj, extents, err := encodePartsInto(*buf, parts)
 	if err != nil {
+		objectBuffers.Put(buf)
 		return nil, fmt.Errorf("storage: put parts %s: %w", key, err)
 	}
-	if err := s.Put(ctx, key, obj); err != nil {
+	err = s.Put(ctx, key, obj)
+	// Put keeps nothing of obj once it returns (see Storage), so the
+	// memory frames the next object: framing into warm memory costs far
+	// less than into a new allocation per object.
+	if cap(obj) <= maxPooledObject {
+		*buf = obj[:0]
+		objectBuffers.Put(buf)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return extents, nil
 }
+
+// objectBuffers holds the buffers PutParts frames objects into; objects
+// larger than maxPooledObject are framed into memory of their own.
+var objectBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledObject = 8 << 20
 
 // GetParts reads the parts at extents of the object under key and returns
 // them in the order of extents. A part that fails its checks (cut short, a

@@ -34,7 +34,11 @@ func frameCRC(index []byte, data []byte) uint32 {
 
 // encodeParts frames parts into one object, allocated once at its exact
 // size, and returns it with one Extent per part, in order.
-func encodeParts(parts [][]byte) ([]byte, []Extent, error) {
+func encodeParts(parts [][]byte) ([]byte, []Extent, error) { return encodePartsInto(nil, parts) }
+
+// encodePartsInto is encodeParts framing into dst's memory when it has the
+// room (a pooled buffer), else into a new allocation.
+func encodePartsInto(dst []byte, parts [][]byte) ([]byte, []Extent, error) {
 	if len(parts) == 0 {
 		return nil, nil, errors.New("no parts to store")
 	}
@@ -51,7 +55,12 @@ func encodeParts(parts [][]byte) ([]byte, []Extent, error) {
 	if size > math.MaxInt { // only on 32-bit platforms
 		return nil, nil, fmt.Errorf("%d bytes of parts do not fit in memory", size)
 	}
-	obj := make([]byte, size)
+	var obj []byte
+	if int64(cap(dst)) >= size {
+		obj = dst[:size]
+	} else {
+		obj = make([]byte, size)
+	}
 	copy(obj, packMagic)
 	obj[len(packMagic)] = packVersion
 	extents := make([]Extent, len(parts))

@@ -69,6 +69,8 @@ import (
 type Storage interface {
 	// Put stores data under key. When it returns nil the object is durable
 	// and complete; a failed Put never leaves a partial object visible to Get.
+	// Put must not change data, nor keep it after it returns (as with
+	// io.Writer): a store that keeps the bytes copies them.
 	Put(ctx context.Context, key string, data []byte) error
 	// Get returns the bytes stored under key, or an error wrapping
 	// ErrNotFound when there is no such object.

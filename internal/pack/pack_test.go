@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -122,6 +123,26 @@ func FuzzDecodeEntries(f *testing.F) {
 		id2, entries2, err := DecodeEntries(again)
 		if err != nil || id2 != gotID || !reflect.DeepEqual(entries, entries2) {
 			t.Fatalf("re-encoded table decodes to %q, %+v, %v", id2, entries2, err)
+		}
+	})
+}
+
+func FuzzEncodeEntries(f *testing.F) {
+	f.Add("c", "a.b", "set", "")
+	f.Add("users:1", "quote\" back\\slash \x00\x1f\x7f \u2028 名前", "script", "s@1")
+	f.Fuzz(func(t *testing.T, catalog, field, merge, script string) {
+		id := NewID(time.UnixMilli(1_790_000_000_000))
+		entries := []Entry{{Catalog: catalog, Field: field, Merge: merge, Script: script}, {Catalog: "c", Merge: "delete"}}
+		data, err := EncodeEntries(id, entries)
+		if err != nil {
+			return // empty names and invalid UTF-8 are refused
+		}
+		if !json.Valid(data) {
+			t.Fatalf("EncodeEntries wrote invalid JSON: %q", data)
+		}
+		gotID, got, err := DecodeEntries(data)
+		if err != nil || gotID != id || !reflect.DeepEqual(got, entries) {
+			t.Fatalf("decoded %q, %+v, %v; want %+v", gotID, got, err, entries)
 		}
 	})
 }
