@@ -106,13 +106,26 @@ func (p *packer) writeBatch(ctx context.Context, calls []*batch.Call[pendingWrit
 // an orphan for GC.
 func (p *packer) writePack(ctx context.Context, calls []*batch.Call[pendingWrite, int64]) {
 	id := pack.NewID(time.Now())
-	entries := make([]pack.Entry, len(calls))
-	parts := make([][]byte, len(calls)+1)
-	for i, c := range calls {
+	entries := make([]pack.Entry, 0, len(calls))
+	parts := make([][]byte, 1, len(calls)+1)
+	// A delta the pack cannot record fails alone (Write checked its input,
+	// so this is a defence, not a path).
+	packed := calls[:0:0]
+	for _, c := range calls {
 		d := c.Req.delta
-		entries[i] = pack.Entry{Catalog: c.Req.catalog, Field: d.Field, Merge: d.Merge, Script: d.Script}
-		parts[i+1] = c.Req.body
+		e := pack.Entry{Catalog: c.Req.catalog, Field: d.Field, Merge: d.Merge, Script: d.Script}
+		if err := e.Check(); err != nil {
+			c.Err = fmt.Errorf("%w: %v", ErrInvalidValue, err)
+			continue
+		}
+		entries = append(entries, e)
+		parts = append(parts, c.Req.body)
+		packed = append(packed, c)
 	}
+	if len(packed) == 0 {
+		return
+	}
+	calls = packed
 	table, err := pack.EncodeEntries(id, entries)
 	var extents []storage.Extent
 	if err == nil {

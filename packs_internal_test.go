@@ -536,3 +536,35 @@ func TestAMissingPackIsErrBodyMissingNamingCatalogVersionFieldAndObject(t *testi
 		}
 	}
 }
+
+func TestADeltaAPackCannotRecordFailsAloneNotItsPack(t *testing.T) {
+	g := newGatedStore(storage.NewMemoryStorage())
+	c, _, _ := engineClient(t, "redis", g)
+	ctx := context.Background()
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write refuses such a field; a delta that reached the pack anyway
+	// must not take its neighbours down with it.
+	bad := make(chan error, 1)
+	q := queueWrites(t, c, g, []WriteRequest{{Catalog: "good", Field: "a", Value: 1}})
+	go func() {
+		_, err := s.packs.write(ctx, idx, "bad", index.Delta{Field: "bad\xff", Merge: "set"}, []byte("1"))
+		bad <- err
+	}()
+	waitQueued(t, c, 2)
+	q.release()
+	if errs := q.wait(); errs[0] != nil {
+		t.Fatalf("the good write failed with its pack: %v", errs[0])
+	}
+	if err := <-bad; !errors.Is(err, ErrInvalidValue) {
+		t.Fatalf("the delta no pack can record = %v, want ErrInvalidValue", err)
+	}
+	if res := mustReadInternal(t, c, "good"); res.Data.String() != `{"a":1}` {
+		t.Fatalf("good reads %s", res.Data)
+	}
+	if res := mustReadInternal(t, c, "bad"); res.Version != 0 {
+		t.Fatalf("the refused delta was committed: %s at %d", res.Data, res.Version)
+	}
+}

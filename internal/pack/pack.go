@@ -95,6 +95,18 @@ type Entry struct {
 	Script  string `json:"script,omitempty"`
 }
 
+// Check reports whether a pack can record e: it names a catalog and a merge
+// type, and every string is valid UTF-8.
+func (e Entry) Check() error {
+	if e.Catalog == "" || e.Merge == "" {
+		return errors.New("names no catalog or merge type")
+	}
+	if !utf8.ValidString(e.Catalog) || !utf8.ValidString(e.Field) || !utf8.ValidString(e.Merge) || !utf8.ValidString(e.Script) {
+		return errors.New("not valid UTF-8")
+	}
+	return nil
+}
+
 // table is part 0 of a pack.
 type table struct {
 	Format  int     `json:"format"`
@@ -114,11 +126,8 @@ func EncodeEntries(id string, entries []Entry) ([]byte, error) {
 	}
 	size := 64
 	for i, e := range entries {
-		if e.Catalog == "" || e.Merge == "" {
-			return nil, fmt.Errorf("pack: entry %d names no catalog or merge type", i)
-		}
-		if !utf8.ValidString(e.Catalog) || !utf8.ValidString(e.Field) || !utf8.ValidString(e.Merge) || !utf8.ValidString(e.Script) {
-			return nil, fmt.Errorf("pack: entry %d is not valid UTF-8", i)
+		if err := e.Check(); err != nil {
+			return nil, fmt.Errorf("pack: entry %d: %w", i, err)
 		}
 		size += 48 + len(e.Catalog) + len(e.Field) + len(e.Merge) + len(e.Script)
 	}
