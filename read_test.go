@@ -215,15 +215,19 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 			}
 		}()
 	}
-	// Several clients (as several processes would) race to save snapshots.
-	var saved atomic.Int64
+	// Several clients (as several processes would) race to save snapshots:
+	// 40 reads each, and more while fewer than two saves landed (a slow
+	// store, under -race, may commit the first writes after 40 reads).
+	var saved, reads atomic.Int64
 	var readers sync.WaitGroup
+	deadline := time.Now().Add(30 * time.Second)
 	for r := range 6 {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
 			reader := l.client(withStorage(store))
-			for range 40 {
+			for i := 0; i < 40 || (saved.Load() < 2 && time.Now().Before(deadline)); i++ {
+				reads.Add(1)
 				res, err := reader.Read(ctx, lake.ReadRequest{Catalog: "snap", GenerateSnap: true})
 				if err != nil {
 					t.Error(r, err)
@@ -253,9 +257,9 @@ func testConcurrentSnapshotSavesNeverMoveThePointerBackwards(t *testing.T, store
 	stop.Store(true)
 	wg.Wait()
 	if saved.Load() < 2 {
-		t.Fatalf("%d snapshots saved by 240 racing reads: too few to race", saved.Load())
+		t.Fatalf("%d snapshots saved by %d racing reads: too few to race", saved.Load(), reads.Load())
 	}
-	t.Logf("%d snapshots saved by 240 racing reads", saved.Load())
+	t.Logf("%d snapshots saved by %d racing reads", saved.Load(), reads.Load())
 	// The final snapshot plus deltas equals the fold of the whole log.
 	fromSnapshot := mustRead(t, writer, lake.ReadRequest{Catalog: "snap"})
 	fromLog := mustRead(t, l.client(withStorage(withoutSnapshots{store})), lake.ReadRequest{Catalog: "snap"})
