@@ -14,6 +14,7 @@ import (
 
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/internal/pack"
+	"github.com/hkloudou/lake/v2/internal/packtest"
 	"github.com/hkloudou/lake/v2/server"
 	"github.com/hkloudou/lake/v2/storage"
 )
@@ -59,46 +60,11 @@ type storedPack struct {
 // if not empty, opens the entry tables of an encrypted store.
 func catalogPacks(t *testing.T, root, password, catalog string) []storedPack {
 	t.Helper()
-	ctx := context.Background()
-	local, err := storage.NewLocalStorage(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var opened storage.Storage = local
-	if password != "" {
-		if opened, err = storage.NewEncrypted(local, password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pack.Prefix), "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var found []storedPack
-	for _, f := range files {
-		p := storedPack{key: pack.Key(filepath.Base(f)), file: f}
-		stored, err := storage.ReadParts(ctx, local, p.key)
-		if err != nil {
-			t.Fatalf("read pack %s: %v", p.key, err)
-		}
-		for i, part := range stored {
-			if part.Err != nil {
-				t.Fatalf("pack %s part %d: %v", p.key, i, part.Err)
-			}
-			p.stored = append(p.stored, part.Data)
-		}
-		table, err := storage.ReadParts(ctx, opened, p.key)
-		if err != nil || len(table) == 0 || table[0].Err != nil {
-			t.Fatalf("open pack %s: %v %+v", p.key, err, table)
-		}
-		id, entries, err := pack.DecodeEntries(table[0].Data)
-		if err != nil || id != filepath.Base(f) || len(entries)+1 != len(p.stored) {
-			t.Fatalf("pack %s: entry table names pack %q and %d entries for %d parts: %v", p.key, id, len(entries), len(p.stored), err)
-		}
-		p.entries = entries
-		for _, e := range entries {
+	for _, p := range packtest.LocalPacks(t, root, password) {
+		for _, e := range p.Entries {
 			if e.Catalog == catalog {
-				found = append(found, p)
+				found = append(found, storedPack{key: p.Key, file: p.File, entries: p.Entries, stored: p.Stored})
 				break
 			}
 		}

@@ -20,9 +20,9 @@ import (
 
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/internal/pack"
+	"github.com/hkloudou/lake/v2/internal/packtest"
 	"github.com/hkloudou/lake/v2/internal/redistest"
 	"github.com/hkloudou/lake/v2/internal/s3test"
-	"github.com/hkloudou/lake/v2/storage"
 )
 
 // runInProcess runs the command through run(), as main does, and returns
@@ -184,40 +184,9 @@ type storedPack struct {
 // if not empty, opens the parts of an encrypted store.
 func readPacks(t *testing.T, root, password string) []storedPack {
 	t.Helper()
-	local, err := storage.NewLocalStorage(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s storage.Storage = local
-	if password != "" {
-		if s, err = storage.NewEncrypted(local, password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pack.Prefix), "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var packs []storedPack
-	for _, f := range files {
-		key := pack.Key(filepath.Base(f))
-		parts, err := storage.ReadParts(context.Background(), s, key)
-		if err != nil {
-			t.Fatalf("read pack %s: %v", key, err)
-		}
-		p := storedPack{key: key, file: f}
-		for i, part := range parts {
-			if part.Err != nil {
-				t.Fatalf("pack %s part %d: %v", key, i, part.Err)
-			}
-			p.parts = append(p.parts, part.Data)
-		}
-		id, entries, err := pack.DecodeEntries(p.parts[0])
-		if err != nil || id != filepath.Base(f) || len(p.parts) != len(entries)+1 {
-			t.Fatalf("pack %s: entry table names pack %q and %d entries for %d parts: %v", key, id, len(entries), len(p.parts), err)
-		}
-		p.entries = entries
-		packs = append(packs, p)
+	for _, p := range packtest.LocalPacks(t, root, password) {
+		packs = append(packs, storedPack{key: p.Key, file: p.File, entries: p.Entries, parts: p.Parts})
 	}
 	return packs
 }
