@@ -110,22 +110,30 @@ func (p *packer) writePack(ctx context.Context, calls []*batch.Call[pendingWrite
 	parts := make([][]byte, 1, len(calls)+1)
 	// A delta the pack cannot record fails alone (Write checked its input,
 	// so this is a defence, not a path).
-	packed := calls[:0:0]
+	refused := false
 	for _, c := range calls {
 		d := c.Req.delta
 		e := pack.Entry{Catalog: c.Req.catalog, Field: d.Field, Merge: d.Merge, Script: d.Script}
 		if err := e.Check(); err != nil {
 			c.Err = fmt.Errorf("%w: %v", ErrInvalidValue, err)
+			refused = true
 			continue
 		}
 		entries = append(entries, e)
 		parts = append(parts, c.Req.body)
-		packed = append(packed, c)
 	}
-	if len(packed) == 0 {
-		return
+	if refused {
+		// A new slice: the batcher still reads the one it passed.
+		kept := make([]*batch.Call[pendingWrite, int64], 0, len(entries))
+		for _, c := range calls {
+			if c.Err == nil {
+				kept = append(kept, c)
+			}
+		}
+		if calls = kept; len(calls) == 0 {
+			return
+		}
 	}
-	calls = packed
 	table, err := pack.EncodeEntries(id, entries)
 	var extents []storage.Extent
 	if err == nil {
