@@ -33,7 +33,8 @@ const (
 	packFlights = 2
 	// packTimeout bounds the storing and committing of one pack. A pack
 	// outlives the writers that wait for it (each waits only as long as its
-	// own context allows), so it needs a bound of its own.
+	// own context allows), so it needs a bound of its own: the latest of
+	// its writers' deadlines, and never more than this.
 	packTimeout = time.Minute
 )
 
@@ -76,7 +77,24 @@ func (p *packer) write(ctx context.Context, idx index.Index, catalog string, d i
 // writeBatch writes a batch as one pack, or as several at once when its
 // bodies pass packMaxBytes. A pack that fails fails exactly its own writes.
 func (p *packer) writeBatch(ctx context.Context, calls []*batch.Call[pendingWrite, int64]) {
-	ctx, cancel := context.WithTimeout(ctx, packTimeout)
+	// Past the last writer's deadline nobody waits for the pack: a store
+	// that stopped answering holds a flight no longer than that.
+	deadline := time.Now().Add(packTimeout)
+	latest, bounded := time.Time{}, true
+	for _, c := range calls {
+		d, ok := c.Req.ctx.Deadline()
+		if !ok {
+			bounded = false
+			break
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	if bounded && latest.Before(deadline) {
+		deadline = latest
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var wg sync.WaitGroup
 	for start := 0; start < len(calls); {

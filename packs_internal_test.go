@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -566,5 +567,56 @@ func TestADeltaAPackCannotRecordFailsAloneNotItsPack(t *testing.T) {
 	}
 	if res := mustReadInternal(t, c, "bad"); res.Version != 0 {
 		t.Fatalf("the refused delta was committed: %s at %d", res.Data, res.Version)
+	}
+}
+
+// blackHole is a store whose PUTs, while on, never answer: they end only
+// with their context, as a request to a server that stopped answering.
+type blackHole struct {
+	storage.Storage
+	on atomic.Bool
+}
+
+func (b *blackHole) Put(ctx context.Context, key string, data []byte) error {
+	if b.on.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return b.Storage.Put(ctx, key, data)
+}
+
+func (b *blackHole) Unwrap() storage.Storage { return b.Storage }
+
+func TestAPackToAStoreThatStoppedAnsweringHoldsItsFlightNoLongerThanItsWriters(t *testing.T) {
+	hole := &blackHole{Storage: storage.NewMemoryStorage()}
+	c, _, _ := engineClient(t, "redis", hole)
+	if err := c.Write(context.Background(), WriteRequest{Catalog: "warm", Field: "a", Value: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hole.on.Store(true)
+	// Two writers with short deadlines fill both flights.
+	var wg sync.WaitGroup
+	for i := range packFlights {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if err := c.Write(ctx, WriteRequest{Catalog: "hole", Field: fmt.Sprint("f", i), Value: i}); err == nil {
+				t.Error("a write into a store that does not answer succeeded")
+			}
+		}()
+	}
+	wg.Wait()
+	hole.on.Store(false)
+	// The store answers again: the next write must not wait for packTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := c.Write(ctx, WriteRequest{Catalog: "hole", Field: "after", Value: true}); err != nil {
+		t.Fatalf("the first write after the store came back: %v (after %v)", err, time.Since(start))
+	}
+	if res := mustReadInternal(t, c, "hole"); res.Data.String() != `{"after":true}` {
+		t.Fatalf("hole reads %s", res.Data)
 	}
 }
