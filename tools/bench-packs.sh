@@ -29,15 +29,9 @@ source tools/redis.sh
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-5}"
 DELTAS="${DELTAS:-1000}"
-url="${LAKE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-redis_cleanup=""
-if ! redis_answers "$url"; then
-  start_throwaway_redis
-  url="$THROWAWAY_REDIS_URL"
-  # start_throwaway_redis set an EXIT trap; keep its command to run it too.
-  eval "set -- $(trap -p EXIT)"
-  redis_cleanup="${3:-}"
-fi
+bench_redis
+url="$BENCH_REDIS_URL"
+redis_cleanup="$BENCH_REDIS_CLEANUP"
 ensure_command redis-cli redis-tools
 
 tmp="$(mktemp -d)"

@@ -45,3 +45,19 @@ start_throwaway_redis() {
   cat "$dir/redis.log" >&2
   return 1
 }
+
+# bench_redis: the Redis a benchmark runs against: LAKE_TEST_REDIS_URL
+# (default the local one), or a throwaway one when none answers. Sets
+# BENCH_REDIS_URL, and BENCH_REDIS_CLEANUP: the command that stops the
+# throwaway one, for the caller's own EXIT trap (which replaces the one
+# start_throwaway_redis set).
+bench_redis() {
+  BENCH_REDIS_URL="${LAKE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  BENCH_REDIS_CLEANUP=""
+  if ! redis_answers "$BENCH_REDIS_URL"; then
+    start_throwaway_redis
+    BENCH_REDIS_URL="$THROWAWAY_REDIS_URL"
+    eval "set -- $(trap -p EXIT)"
+    BENCH_REDIS_CLEANUP="${3:-}"
+  fi
+}
