@@ -235,6 +235,7 @@ func runContract(t *testing.T, kind string, open func(t *testing.T) fixture) {
 	})
 
 	runPartsContract(t, open)
+	runListContract(t, open)
 }
 
 // refusesInvalidKeys checks that Put, Get and Delete refuse every one of

@@ -19,6 +19,7 @@ import (
 var (
 	_ Storage   = (*Encrypted)(nil)
 	_ PartStore = (*Encrypted)(nil)
+	_ Lister    = (*Encrypted)(nil)
 )
 
 // Encrypted is a Storage decorator that encrypts every object with AES-256-GCM
@@ -331,6 +332,13 @@ func (e *Encrypted) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return e.inner.Delete(ctx, key)
+}
+
+// List lists the keys of inner, which are the keys as given, through the
+// package's List (see Lister): an inner store that is not a Lister yields
+// an error wrapping ErrNotSupported.
+func (e *Encrypted) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	return List(ctx, e.inner, prefix, after, limit)
 }
 
 // Unwrap returns the store that holds the encrypted objects.

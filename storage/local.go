@@ -8,12 +8,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 )
 
 var (
 	_ Storage = (*Local)(nil)
 	_ Ranger  = (*Local)(nil)
+	_ Lister  = (*Local)(nil)
 )
+
+// localTempPrefix begins the name of a file Put has not renamed into place
+// yet; List does not report such files.
+const localTempPrefix = ".tmp-"
 
 // Local keeps each object as one file under a root directory. Writes are
 // atomic and durable: a temporary file is written and fsynced, renamed over
@@ -60,7 +68,7 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("storage: put %s: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, localTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("storage: put %s: %w", key, err)
 	}
@@ -155,6 +163,80 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	}
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// List returns up to limit keys that start with prefix and sort after
+// after, in byte order (see Lister). It reads only the directory prefix
+// reaches (up to its last slash) and the directories below it that can hold
+// a wanted key. Put's temporary files and anything that is not a regular
+// file or a directory are not keys; a missing directory holds none.
+func (l *Local) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if err := beginList(ctx, prefix, limit); err != nil {
+		return nil, err
+	}
+	dir := prefix[:strings.LastIndexByte(prefix, '/')+1] // "" or ends with "/"
+	keys := make([]string, 0, min(limit, 1024))
+	if err := l.list(ctx, dir, prefix, after, limit, &keys); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// list appends to keys, in byte order, the keys under the directory whose
+// key is dir ("" for the root, else ending in "/") that start with prefix
+// and sort after after, until keys holds limit.
+//
+// A directory's entries are sorted by their keys, a subdirectory's being
+// its name and "/", since the byte order of keys is not that of names: key
+// "a.b" sorts before "a/b" ('.' < '/') though name "a" sorts before "a.b".
+func (l *Local) list(ctx context.Context, dir, prefix, after string, limit int, keys *[]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(l.root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil // nothing stored there, or a key where prefix wants a directory
+	}
+	if err != nil {
+		return fmt.Errorf("storage: list %q: %w", prefix, err)
+	}
+	type entry struct {
+		key   string
+		isDir bool
+	}
+	sorted := make([]entry, 0, len(entries))
+	for _, e := range entries {
+		key := dir + e.Name()
+		switch {
+		case e.IsDir():
+			key += "/"
+			// Every key below sorts after key and starts with it: skip the
+			// directory when none of them can start with prefix or sort
+			// after after.
+			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) ||
+				key < after && !strings.HasPrefix(after, key) {
+				continue
+			}
+		case !e.Type().IsRegular(), strings.HasPrefix(e.Name(), localTempPrefix),
+			key <= after, !strings.HasPrefix(key, prefix):
+			continue
+		}
+		sorted = append(sorted, entry{key, e.IsDir()})
+	}
+	slices.SortFunc(sorted, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	for _, e := range sorted {
+		if len(*keys) == limit {
+			return nil
+		}
+		if !e.isDir {
+			*keys = append(*keys, e.key)
+			continue
+		}
+		if err := l.list(ctx, e.key, prefix, after, limit, keys); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ var (
 	_ Storage  = (*Memory)(nil)
 	_ Volatile = (*Memory)(nil)
 	_ Ranger   = (*Memory)(nil)
+	_ Lister   = (*Memory)(nil)
 )
 
 // Memory keeps objects in the process's memory. Bodies do not survive the
@@ -96,6 +98,24 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	delete(m.objects, key)
 	m.mu.Unlock()
 	return nil
+}
+
+// List returns up to limit keys that start with prefix and sort after
+// after, in byte order (see Lister).
+func (m *Memory) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if err := beginList(ctx, prefix, limit); err != nil {
+		return nil, err
+	}
+	var keys []string
+	m.mu.RLock()
+	for k := range m.objects {
+		if k > after && strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.RUnlock()
+	slices.Sort(keys)
+	return keys[:min(limit, len(keys))], nil
 }
 
 // Len reports how many objects are stored.

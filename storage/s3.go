@@ -28,7 +28,11 @@ import (
 var (
 	_ Storage = (*S3)(nil)
 	_ Ranger  = (*S3)(nil)
+	_ Lister  = (*S3)(nil)
 )
+
+// s3ListPage is the most keys one LIST request asks for: S3's own maximum.
+const s3ListPage = 1000
 
 // S3 keeps each object in a bucket of an S3-compatible object store: AWS S3,
 // Aliyun OSS (through its S3 API), MinIO, versitygw and the like.
@@ -294,6 +298,38 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s.wrap("delete", key, err)
 	}
 	return nil
+}
+
+// List returns up to limit keys that start with prefix and sort after
+// after, in byte order (see Lister), with as few LIST requests (ListObjectsV2,
+// up to 1000 keys each) as limit needs.
+func (s *S3) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if err := beginList(ctx, prefix, limit); err != nil {
+		return nil, err
+	}
+	objects := s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{
+		Prefix:     prefix,
+		StartAfter: after,
+		Recursive:  true,
+		MaxKeys:    min(limit, s3ListPage),
+		FetchOwner: new(false),
+	})
+	keys := make([]string, 0, min(limit, s3ListPage))
+	for obj := range objects {
+		if obj.Err != nil {
+			return nil, s.wrap("list", prefix, obj.Err)
+		}
+		keys = append(keys, obj.Key)
+		if len(keys) == limit {
+			break
+		}
+	}
+	// The listing ends early, without an error, when ctx ends between two
+	// requests; short of limit, the keys would read as the end of the list.
+	if err := ctx.Err(); err != nil && len(keys) < limit {
+		return nil, s.wrap("list", prefix, err)
+	}
+	return keys, nil
 }
 
 // String reports "s3" or "oss".

@@ -12,6 +12,7 @@
 //	encrypted.go      Encrypted: the AES-256-GCM decorator and its object format
 //	parts.go          the multi-part object format: framing and checking, no I/O
 //	pack.go           PutParts, GetParts, ReadParts: multi-part objects on any Storage
+//	list.go           Lister, List and CheckPrefix: listing the keys a store holds
 //	open.go           Open: the backend a config.Config names
 //	bucket.go         CreateBucket: the bucket an s3 or oss config names
 //	contract_test.go  the interface's promises as one suite, run against every backend and decorator
@@ -53,6 +54,15 @@
 // A decorator that changes bytes (Encrypted) implements PartStore and seals
 // each part on its own before framing; any other Storage gets the framing
 // above through its Put and Get, and through GetRange where it is a Ranger.
+//
+// # Capabilities
+//
+// Beyond Storage, a store may implement small optional interfaces: Ranger
+// (read a byte range: Memory, Local, S3), PartStore (store the parts of a
+// multi-part object itself: Encrypted) and Lister (list keys in byte order:
+// Memory, Local, S3, and Encrypted over any of them). The package functions
+// PutParts, GetParts, ReadParts and List use a capability where the store
+// has it; List refuses a store without it with ErrNotSupported.
 package storage
 
 import (
@@ -100,6 +110,9 @@ var (
 	// ErrCorrupt means a multi-part object, or one part of it, failed its
 	// checks or was cut short.
 	ErrCorrupt = errors.New("storage: object damaged")
+	// ErrNotSupported means the store lacks an optional capability that
+	// was asked of it, such as listing keys (Lister).
+	ErrNotSupported = errors.New("storage: not supported by this store")
 )
 
 // Kind names the backend behind s ("memory", "local", "encrypted(local)" ...)

@@ -26,9 +26,9 @@ type storeCounts struct {
 // stores so that the benchmark can delete its objects from the lake's
 // configured storage at the end.
 //
-// It is a storage.Ranger exactly when the store it wraps is one, and a
-// storage.PartStore exactly when that store is one (see newBenchStorage), so
-// that Lake reads and writes it as it would that store.
+// It is a storage.Ranger, a storage.PartStore or a storage.Lister exactly
+// when the store it wraps is one (see newBenchStorage), so that Lake reads
+// and writes it as it would that store.
 type benchStorage struct {
 	inner storage.Storage
 
@@ -41,23 +41,25 @@ type benchStorage struct {
 	deletes            atomic.Int64
 }
 
-// The capabilities a store may add to storage.Storage, each forwarded and
-// counted by a benchStorage over a store that has it.
+// The capabilities a store may add to storage.Storage, each forwarded by a
+// benchStorage over a store that has it; ranged reads and parts are counted.
 type (
 	benchRanges struct{ b *benchStorage }
 	benchParts  struct{ b *benchStorage }
+	benchLists  struct{ b *benchStorage }
 )
 
 var (
 	_ storage.Storage   = (*benchStorage)(nil)
 	_ storage.Ranger    = benchRanges{}
 	_ storage.PartStore = benchParts{}
+	_ storage.Lister    = benchLists{}
 )
 
 // newBenchStorage wraps inner; record makes it remember the keys it stores
 // (for deleteAll). It returns the store to hand to Lake, which is a
-// storage.Ranger or a storage.PartStore when inner is, and the counter
-// behind it.
+// storage.Ranger, a storage.PartStore or a storage.Lister when inner is,
+// and the counter behind it.
 func newBenchStorage(inner storage.Storage, record bool) (storage.Storage, *benchStorage) {
 	b := &benchStorage{inner: inner}
 	if record {
@@ -65,23 +67,49 @@ func newBenchStorage(inner storage.Storage, record bool) (storage.Storage, *benc
 	}
 	_, ranger := inner.(storage.Ranger)
 	_, parts := inner.(storage.PartStore)
+	_, lister := inner.(storage.Lister)
+	r, p, l := benchRanges{b}, benchParts{b}, benchLists{b}
 	switch {
+	case ranger && parts && lister:
+		return struct {
+			*benchStorage
+			benchRanges
+			benchParts
+			benchLists
+		}{b, r, p, l}, b
 	case ranger && parts:
 		return struct {
 			*benchStorage
 			benchRanges
 			benchParts
-		}{b, benchRanges{b}, benchParts{b}}, b
+		}{b, r, p}, b
+	case ranger && lister:
+		return struct {
+			*benchStorage
+			benchRanges
+			benchLists
+		}{b, r, l}, b
+	case parts && lister:
+		return struct {
+			*benchStorage
+			benchParts
+			benchLists
+		}{b, p, l}, b
 	case ranger:
 		return struct {
 			*benchStorage
 			benchRanges
-		}{b, benchRanges{b}}, b
+		}{b, r}, b
 	case parts:
 		return struct {
 			*benchStorage
 			benchParts
-		}{b, benchParts{b}}, b
+		}{b, p}, b
+	case lister:
+		return struct {
+			*benchStorage
+			benchLists
+		}{b, l}, b
 	}
 	return b, b
 }
@@ -141,6 +169,12 @@ func (p benchParts) ReadParts(ctx context.Context, key string) ([]storage.Part, 
 	got, err := p.b.inner.(storage.PartStore).ReadParts(ctx, key)
 	p.b.countParts(got)
 	return got, err
+}
+
+// List is forwarded uncounted: the benchmark never lists, and its report
+// has no place for listings.
+func (l benchLists) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	return l.b.inner.(storage.Lister).List(ctx, prefix, after, limit)
 }
 
 // countParts adds the bytes of parts read to the bytes got.
