@@ -25,15 +25,8 @@ func (r *redisIndex) Commit(ctx context.Context, catalog string, d Delta) (int64
 	if err != nil {
 		return 0, fmt.Errorf("commit to %q: %w", catalog, err)
 	}
-	// The listing is a separate key (another cluster slot), so it is written
-	// before the commit: it can name a catalog whose commit then failed, but
-	// never misses a committed one.
-	if _, ok := r.listed.Load(catalog); !ok {
-		cmd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember().ScoreMember(0, catalog).Build()
-		if err := r.do(ctx, cmd).Error(); err != nil {
-			return 0, classify(fmt.Errorf("list catalog %q: %w", catalog, err))
-		}
-		r.listed.Store(catalog, true)
+	if err := r.listCatalogs(ctx, catalog); err != nil {
+		return 0, err
 	}
 	// A batch meets an unavailable server once; the caller, whose deadline
 	// the batch does not know, sends the delta again while it may wait.
@@ -50,7 +43,7 @@ func (r *redisIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, [
 	errs := make([]error, len(entries))
 	calls := make([]batch.Call[commitRequest, int64], len(entries))
 	bySlot := make(map[uint16][]*batch.Call[commitRequest, int64], 1)
-	var unlisted []string
+	var catalogs []string
 	for i, e := range entries {
 		member, err := encodeMember(e.Delta)
 		if err != nil {
@@ -60,29 +53,17 @@ func (r *redisIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, [
 		calls[i].Req = commitRequest{catalog: e.Catalog, member: member}
 		slot := r.slot(e.Catalog)
 		bySlot[slot] = append(bySlot[slot], &calls[i])
-		if _, ok := r.listed.Load(e.Catalog); !ok && !slices.Contains(unlisted, e.Catalog) {
-			unlisted = append(unlisted, e.Catalog)
+		if !slices.Contains(catalogs, e.Catalog) {
+			catalogs = append(catalogs, e.Catalog)
 		}
 	}
-	// As in Commit, the listing goes first: it may name a catalog whose
-	// commit then fails, never miss a committed one.
-	if len(unlisted) > 0 {
-		zadd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember()
-		for _, catalog := range unlisted {
-			zadd = zadd.ScoreMember(0, catalog)
-		}
-		if err := r.do(ctx, zadd.Build()).Error(); err != nil {
-			err = classify(fmt.Errorf("list catalogs: %w", err))
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = err
-				}
+	if err := r.listCatalogs(ctx, catalogs...); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
 			}
-			return versions, errs
 		}
-		for _, catalog := range unlisted {
-			r.listed.Store(catalog, true)
-		}
+		return versions, errs
 	}
 	var wg sync.WaitGroup
 	for _, group := range bySlot {
@@ -105,6 +86,33 @@ func (r *redisIndex) CommitAll(ctx context.Context, entries []Entry) ([]int64, [
 		}
 	}
 	return versions, errs
+}
+
+// listCatalogs adds to the listing the catalogs this client has not listed
+// yet, in one ZADD. The listing is a separate key (another cluster slot), so
+// it is written before the commit: it can name a catalog whose commit then
+// failed, but never misses a committed one.
+func (r *redisIndex) listCatalogs(ctx context.Context, catalogs ...string) error {
+	var unlisted []string
+	for _, catalog := range catalogs {
+		if _, ok := r.listed.Load(catalog); !ok {
+			unlisted = append(unlisted, catalog)
+		}
+	}
+	if len(unlisted) == 0 {
+		return nil
+	}
+	zadd := r.client.B().Zadd().Key(r.catalogsKey()).Nx().ScoreMember()
+	for _, catalog := range unlisted {
+		zadd = zadd.ScoreMember(0, catalog)
+	}
+	if err := r.do(ctx, zadd.Build()).Error(); err != nil {
+		return classify(fmt.Errorf("list catalogs %q: %w", unlisted, err))
+	}
+	for _, catalog := range unlisted {
+		r.listed.Store(catalog, true)
+	}
+	return nil
 }
 
 // commitChunk commits calls of one slot in one Lua call, and sends them

@@ -69,16 +69,17 @@ func PutParts(ctx context.Context, s Storage, key string, parts [][]byte) ([]Ext
 		objectBuffers.Put(buf)
 		return nil, fmt.Errorf("storage: put parts %s: %w", key, err)
 	}
-	err = s.Put(ctx, key, obj)
-	// Put keeps nothing of obj once it returns (see Storage), so the
-	// memory frames the next object: framing into warm memory costs far
-	// less than into a new allocation per object.
+	if err := s.Put(ctx, key, obj); err != nil {
+		// Not reused: a request cut off by its context may still be
+		// reading its body in the HTTP transport after Put returns.
+		return nil, err
+	}
+	// Put kept nothing of obj (see Storage), so its memory frames the next
+	// object: framing into warm memory costs far less than into a new
+	// allocation per object.
 	if cap(obj) <= maxPooledObject {
 		*buf = obj[:0]
 		objectBuffers.Put(buf)
-	}
-	if err != nil {
-		return nil, err
 	}
 	return extents, nil
 }
