@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -92,6 +94,44 @@ type Config struct {
 	// that the stored config holds no password. A process that has none
 	// refuses to run rather than write plaintext.
 	Encrypt bool `json:"encrypt,omitempty"`
+	// Retention is how long history is kept: reads of the past (at a
+	// version or time) older than this fail with the lake's
+	// ErrHistoryExpired, and garbage collection may delete what only such
+	// reads need. A duration such as "720h", "30d" or "90m"; empty keeps
+	// every version forever. Every client of the lake shares it.
+	Retention string `json:"retention,omitempty"`
+}
+
+// RetentionPeriod returns Retention as a duration: 0 keeps everything.
+// A Retention that does not parse is 0 here; Validate refuses it.
+func (c *Config) RetentionPeriod() time.Duration {
+	d, _ := parseRetention(c.Retention)
+	return d
+}
+
+// parseRetention reads a retention: a Go duration ("720h") or a whole
+// number of days ("30d"); positive, at most 100 years.
+func parseRetention(text string) (time.Duration, error) {
+	if text == "" {
+		return 0, nil
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(text, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, fmt.Errorf("retention %q: want a whole number of days from 1 to 36500, or a duration such as 720h", text)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(text); err != nil {
+			return 0, fmt.Errorf("retention %q: want a duration such as 720h or 30d", text)
+		}
+	}
+	if d < time.Minute || d > 36500*24*time.Hour {
+		return 0, fmt.Errorf("retention %q: want at least a minute and at most 100 years", text)
+	}
+	return d, nil
 }
 
 // Parse decodes and validates a stored config. Unknown fields are rejected
@@ -155,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AESPwd != "" && c.AESPwdFile != "" {
 		return bad("aes_pwd and aes_pwd_file are both set: keep one")
+	}
+	if _, err := parseRetention(c.Retention); err != nil {
+		return bad("%v", err)
 	}
 	if c.Storage == "" {
 		return bad(`storage is not named (want "local", "s3", "oss", or "memory" for bodies that die with the process)`)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateAcceptsEachStorageKind(t *testing.T) {
@@ -211,5 +212,23 @@ func TestParseInputRefusesWhatDecodingWouldSilentlyChange(t *testing.T) {
 	cfg, err := ParseInput([]byte(`{"storage":"local","path":"/d\u00e9","aes_pwd":"p"}`))
 	if err != nil || cfg.Path != "/dé" {
 		t.Fatalf("a good config: %+v, %v", cfg, err)
+	}
+}
+
+func TestRetentionParsesDurationsAndDays(t *testing.T) {
+	for text, want := range map[string]time.Duration{"": 0, "720h": 720 * time.Hour, "30d": 30 * 24 * time.Hour, "90m": 90 * time.Minute, "1d": 24 * time.Hour} {
+		c := Config{Storage: "memory", Retention: text}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if got := c.RetentionPeriod(); got != want {
+			t.Fatalf("%q = %v, want %v", text, got, want)
+		}
+	}
+	for _, text := range []string{"0", "-5h", "30s", "d", "1.5d", "0d", "36501d", "forever", "7 days", "\xff"} {
+		c := Config{Storage: "memory", Retention: text}
+		if err := c.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("retention %q: %v, want ErrInvalid", text, err)
+		}
 	}
 }
