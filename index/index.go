@@ -4,8 +4,9 @@
 // and it is the authority on order: a delta exists once its entry is
 // committed here.
 //
-// Index is three small interfaces that every engine implements together:
-// Log (commits, reads, snapshot pointers), ScriptStore (merge scripts, the
+// Index is four small interfaces that every engine implements together:
+// Log (commits, reads, snapshot pointers), History (log segments, trims,
+// snapshot history, leases, deletion), ScriptStore (merge scripts, the
 // JavaScript of MergeScript deltas) and ConfigStore (the config and the lake
 // ID). Engines may have capabilities beyond it, each a small interface of
 // its own: SafetyChecker (a Redis that can lose data), Embedded (a lake in
@@ -16,16 +17,19 @@
 // The files, one job each:
 //
 //	index.go          the interfaces, the types they speak, errors, Open
+//	history.go        the History interface: what keeps a catalog's past and trims its log
 //	member.go         the encoded log entry both engines store (d1, d2, and d3 for packed bodies)
 //	redact.go         meta URLs with their passwords hidden
 //	redis.go          the Redis engine: opening, the key layout, config and merge-script stores
 //	redis_log.go      its log: commit and read batches, snapshots, removals, listing
 //	redis_retry.go    its retries of transient replies, and ErrUnavailable
 //	redis_safety.go   its SafetyChecker: settings that lose data
+//	redis_history.go  its History: segments, trims, snapshot history, leases, deletion
 //	redis_wipe.go     its Wiper: SCAN and UNLINK of a key prefix on every primary
-//	lua.go, lua/      its Lua (commit.lua, read.lua, save_snapshot.lua, remove.lua)
+//	lua.go, lua/      its Lua, one file per call
 //	bolt.go           the embedded engine ("file://DIR"): the file layout, opening, the guard, Wipe
 //	bolt_log.go       its log: commit batches in one transaction, reads, snapshots, removals
+//	bolt_history.go   its History
 //	bolt_store.go     its config and merge-script stores, the lake ID, the counts
 //	bolt_format.go    its sealed values (CRC-32C) and encoded heads
 //	bolt_pages.go     the page check before bbolt maps a file
@@ -139,6 +143,17 @@ type Head struct {
 	// Removals counts the entries Remove took out of the log. A document
 	// folded under another count may include a removed entry.
 	Removals int64
+	// Archived is the version up to which registered log segments hold
+	// the log (History.AddSegment); 0 when nothing is archived.
+	Archived int64
+	// Trimmed is the version up to which entries have left the log
+	// (History.Trim): they are only in segments. Never above Archived nor
+	// the snapshot's version.
+	Trimmed int64
+	// Deleted is the version at which the catalog was last deleted
+	// (History.DeleteCatalog), 0 if never: every version of the catalog
+	// now is above it.
+	Deleted int64
 }
 
 // Lineage is what a snapshot save was folded under: the head's Epoch and
@@ -163,6 +178,7 @@ const MaxCatchUp = 64
 // store in one engine. Implementations are safe for concurrent use.
 type Index interface {
 	Log
+	History
 	ScriptStore
 	ConfigStore
 	// Close releases the engine's connections (or its file).
@@ -211,9 +227,9 @@ type Log interface {
 	Remove(ctx context.Context, catalog string, version int64, id string) (bool, error)
 	// Catalogs lists up to limit catalogs whose names sort after `after`
 	// (byte order), with their last versions; none left is an empty list.
-	// The listing is updated beside the commit, not inside it: it may
-	// include a catalog whose first commit failed (at version 0), never
-	// omit one with a committed delta.
+	// The listing is updated beside the commit, not inside it, yet it never
+	// omits a catalog with a committed delta and never lists one without
+	// (whose first commit failed, or which was deleted).
 	Catalogs(ctx context.Context, after string, limit int) ([]CatalogInfo, error)
 }
 

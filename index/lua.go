@@ -32,6 +32,19 @@ var (
 	// in the head.
 	//go:embed lua/remove.lua
 	luaRemoveSource string
+	// The History calls, each described in its file.
+	//go:embed lua/range.lua
+	luaRangeSource string
+	//go:embed lua/add_segment.lua
+	luaAddSegmentSource string
+	//go:embed lua/trim.lua
+	luaTrimSource string
+	//go:embed lua/lease.lua
+	luaLeaseSource string
+	//go:embed lua/release.lua
+	luaReleaseSource string
+	//go:embed lua/delete_catalog.lua
+	luaDeleteCatalogSource string
 )
 
 var (
@@ -40,4 +53,10 @@ var (
 	luaRead         = rueidis.NewLuaScriptReadOnly(luaReadSource)
 	luaSaveSnapshot = rueidis.NewLuaScript(luaSaveSnapshotSource)
 	luaRemove       = rueidis.NewLuaScript(luaRemoveSource)
+	luaRange        = rueidis.NewLuaScriptReadOnly(luaRangeSource)
+	luaAddSegment   = rueidis.NewLuaScript(luaAddSegmentSource)
+	luaTrim         = rueidis.NewLuaScript(luaTrimSource)
+	luaLease        = rueidis.NewLuaScript(luaLeaseSource)
+	luaRelease      = rueidis.NewLuaScript(luaReleaseSource)
+	luaDelete       = rueidis.NewLuaScript(luaDeleteCatalogSource)
 )

@@ -23,10 +23,14 @@ import (
 //	lake.scripts               hash: merge script name -> source hash
 //	lake.script:<hash>         a merge script's source (immutable)
 //	lake:{<catalog>}:head      hash: version (last allocated), snap_version, snap_key,
-//	                           epoch, removals
+//	                           epoch, removals, archived, trimmed; gone (the last
+//	                           deletion version, which outlives the rest)
 //	lake:{<catalog>}:log       sorted set: score = version, member = encoded delta
+//	lake:{<catalog>}:snaps     sorted set: score = version, member = snapshot object key
+//	lake:{<catalog>}:segs      sorted set: score = last version, member = "<after>|<segment key>"
+//	lake:{<catalog>}:lease     string: the owner of the catalog's maintenance lease
 //
-// Both keys of a catalog share the hash tag {<catalog>}, so every Lua call
+// The keys of a catalog share the hash tag {<catalog>}, so every Lua call
 // touches one cluster slot.
 type redisIndex struct {
 	client rueidis.Client
@@ -146,6 +150,11 @@ func (r *redisIndex) lakeIDKey() string { return r.prefix + "lake.id" }
 func (r *redisIndex) catalogKeys(catalog string) []string {
 	base := r.prefix + "lake:{" + catalog + "}:"
 	return []string{base + "head", base + "log"}
+}
+
+// historyKey is one of a catalog's other keys: "snaps", "segs" or "lease".
+func (r *redisIndex) historyKey(catalog, name string) string {
+	return r.prefix + "lake:{" + catalog + "}:" + name
 }
 
 func (r *redisIndex) catalogsKey() string { return r.prefix + "lake.catalogs" }

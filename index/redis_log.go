@@ -287,28 +287,21 @@ func (r *redisIndex) readBatch(ctx context.Context, calls []*batch.Call[readRequ
 	}
 }
 
-// parseRead decodes one read's part of a read.lua reply.
+// parseRead decodes one read's part of a read.lua reply: {version,
+// snap_version, snap_key, entries, pending, from, epoch, removals, archived,
+// trimmed, gone}.
 func parseRead(msg rueidis.RedisMessage) (Head, []Delta, error) {
 	reply, err := msg.ToArray()
-	if err != nil || len(reply) != 8 {
+	if err != nil || len(reply) != 11 {
 		return Head{}, nil, fmt.Errorf("%w: unexpected reply %v (%v)", ErrCorrupt, msg, err)
 	}
 	var head Head
-	var fields [6]string
-	for i, part := range []int{0, 1, 2, 5, 6, 7} {
-		if fields[i], err = reply[part].ToString(); err != nil {
-			return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
+	if err := parseHead(&head, reply, []int{0, 1, 2, 6, 7, 8, 9, 10}); err != nil {
+		return Head{}, nil, err
 	}
-	for i, dst := range []*int64{&head.Version, &head.Snapshot.Version, nil, &head.From, &head.Epoch, &head.Removals} {
-		if dst == nil {
-			continue
-		}
-		if *dst, err = parseVersion(fields[i]); err != nil {
-			return Head{}, nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)
-		}
+	if head.From, err = parseVersionReply(reply[5]); err != nil {
+		return Head{}, nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)
 	}
-	head.Snapshot.Key = fields[2]
 	if head.Pending, err = reply[4].AsInt64(); err != nil {
 		return Head{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
@@ -321,6 +314,37 @@ func parseRead(msg rueidis.RedisMessage) (Head, []Delta, error) {
 		return Head{}, nil, err
 	}
 	return head, deltas, nil
+}
+
+// parseHead fills head from a reply's head fields, found at the positions
+// given, in this order: version, snap_version, snap_key, epoch, removals,
+// archived, trimmed, gone.
+func parseHead(head *Head, reply []rueidis.RedisMessage, at []int) error {
+	for i, dst := range []*int64{&head.Version, &head.Snapshot.Version, nil, &head.Epoch, &head.Removals, &head.Archived, &head.Trimmed, &head.Deleted} {
+		if dst == nil {
+			key, err := reply[at[i]].ToString()
+			if err != nil {
+				return fmt.Errorf("%w: head: %v", ErrCorrupt, err)
+			}
+			head.Snapshot.Key = key
+			continue
+		}
+		v, err := parseVersionReply(reply[at[i]])
+		if err != nil {
+			return fmt.Errorf("%w: head: %v", ErrCorrupt, err)
+		}
+		*dst = v
+	}
+	return nil
+}
+
+// parseVersionReply reads a version sent as a decimal string.
+func parseVersionReply(msg rueidis.RedisMessage) (int64, error) {
+	s, err := msg.ToString()
+	if err != nil {
+		return 0, err
+	}
+	return parseVersion(s)
 }
 
 func (r *redisIndex) Log(ctx context.Context, catalog string, after, upTo int64) ([]Delta, error) {
@@ -339,7 +363,7 @@ func (r *redisIndex) Log(ctx context.Context, catalog string, after, upTo int64)
 }
 
 func (r *redisIndex) SaveSnapshot(ctx context.Context, catalog string, p SnapshotPointer, basis Lineage) (bool, error) {
-	keys := r.catalogKeys(catalog)[:1]
+	keys := []string{r.catalogKeys(catalog)[0], r.historyKey(catalog, "snaps")}
 	args := []string{strconv.FormatInt(p.Version, 10), p.Key, strconv.FormatInt(basis.Epoch, 10), strconv.FormatInt(basis.Removals, 10)}
 	moved, err := retryResult(ctx, func() rueidis.RedisResult { return luaSaveSnapshot.Exec(ctx, r.client, keys, args) }).AsInt64()
 	if err != nil {
@@ -367,19 +391,44 @@ func (r *redisIndex) Catalogs(ctx context.Context, after string, limit int) ([]C
 	if limit <= 0 {
 		return nil, nil
 	}
+	// Names stay in the listing after their catalog is deleted (a process
+	// that listed a name does not list it again on its next commit): a name
+	// whose head has no version is skipped, and the page is filled from the
+	// names after it.
+	list := make([]CatalogInfo, 0, min(limit, 1024))
+	for len(list) < limit {
+		names, page, err := r.listPage(ctx, after, limit-len(list))
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, page...)
+		if len(names) < limit-len(list)+len(page) {
+			break // the listing has no more names
+		}
+		after = names[len(names)-1]
+	}
+	return list, nil
+}
+
+// listPage reads up to n names after `after` from the listing and the
+// versions of their heads; it returns the names it read and the catalogs
+// among them that exist.
+func (r *redisIndex) listPage(ctx context.Context, after string, n int) ([]string, []CatalogInfo, error) {
 	from := "-"
 	if after != "" {
 		from = "(" + after
 	}
-	names, err := r.do(ctx, r.client.B().Zrangebylex().Key(r.catalogsKey()).Min(from).Max("+").Limit(0, int64(limit)).Build()).AsStrSlice()
+	names, err := r.do(ctx, r.client.B().Zrangebylex().Key(r.catalogsKey()).Min(from).Max("+").Limit(0, int64(n)).Build()).AsStrSlice()
 	if err != nil {
-		return nil, classify(fmt.Errorf("list catalogs: %w", err))
+		return nil, nil, classify(fmt.Errorf("list catalogs: %w", err))
+	}
+	if len(names) == 0 {
+		return names, nil, nil
 	}
 	cmds := make(rueidis.Commands, len(names))
 	for i, name := range names {
 		cmds[i] = r.client.B().Hget().Key(r.catalogKeys(name)[0]).Field("version").Build().Pin() // may be sent twice
 	}
-	list := make([]CatalogInfo, len(names))
 	// The versions are reads: the whole pipeline is sent again while any of
 	// them meets a server that cannot answer for now.
 	var results []rueidis.RedisResult
@@ -392,20 +441,22 @@ func (r *redisIndex) Catalogs(ctx context.Context, after string, limit int) ([]C
 		}
 		return nil
 	})
+	list := make([]CatalogInfo, 0, len(names))
 	for i, res := range results {
-		list[i].Name = names[i]
 		v, err := res.ToString()
 		if rueidis.IsRedisNil(err) {
-			continue
+			continue // deleted, or its first commit failed
 		}
 		if err != nil {
-			return nil, classify(fmt.Errorf("list catalogs: %w", err))
+			return nil, nil, classify(fmt.Errorf("list catalogs: %w", err))
 		}
-		if list[i].Version, err = parseVersion(v); err != nil {
-			return nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, names[i], err)
+		version, err := parseVersion(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: head of %q: %v", ErrCorrupt, names[i], err)
 		}
+		list = append(list, CatalogInfo{Name: names[i], Version: version})
 	}
-	return list, nil
+	return names, list, nil
 }
 
 // decodeLog turns [(member, score) ...] into deltas.

@@ -15,7 +15,9 @@
 --
 -- A head is created by the first call that adds a member; that call also
 -- records the log's epoch, the first version it allocated, so that a head
--- recreated after Redis lost its data is told apart from the old one.
+-- recreated after Redis lost its data is told apart from the old one. A
+-- catalog that was deleted (delete_catalog.lua) starts above its deletion
+-- version, which the head hash keeps as "gone".
 --
 -- KEYS: head hash and log sorted set of each catalog, in pairs.
 -- ARGV: for each catalog in KEYS order, the number of its members, then the
@@ -31,7 +33,9 @@ for k = 1, #KEYS, 2 do
   local first = a + 1
   a = first + n
   local before = tonumber(redis.call('HGET', head, 'version') or '0')
-  local last = before
+  local floor = before
+  if before == 0 then floor = tonumber(redis.call('HGET', head, 'gone') or '0') end
+  local last = floor
   local versions = {}
   local add = {}
   local overflow = false
@@ -58,7 +62,7 @@ for k = 1, #KEYS, 2 do
     -- The head moves only as far as the members this call really added:
     -- a retry alone changes nothing.
     local logged = redis.call('ZMSCORE', log, unpack(ARGV, first, first + n - 1))
-    last = before
+    last = floor
     for i = 1, n do
       if logged[i] then
         versions[i] = tonumber(logged[i])
@@ -66,7 +70,7 @@ for k = 1, #KEYS, 2 do
       end
     end
   end
-  if last > before then
+  if last > floor then
     if before == 0 then
       -- This call creates the head: its first version is the log's epoch.
       redis.call('HSET', head, 'version', string.format('%d', last), 'epoch', string.format('%d', first_added))
