@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hkloudou/lake/v2/index"
@@ -56,10 +57,54 @@ func (c *Client) Catalogs(ctx context.Context, after string, limit int) ([]Catal
 	return list, nil
 }
 
+// DeleteCatalog removes catalog from the lake and returns its deletion
+// version. Its index goes at once, in one atomic step: reads return {} at
+// version 0 and Catalogs no longer lists it. Its objects (snapshots,
+// segments, its bodies in packs) stay until a garbage collection after the
+// retention period, so that a catalog deleted by mistake can be recovered
+// until then. A write after the deletion starts a fresh catalog whose
+// versions are above the deletion version. Deleting a catalog that does not
+// exist is not an error.
+func (c *Client) DeleteCatalog(ctx context.Context, catalog string) (int64, error) {
+	if err := ValidateCatalog(catalog); err != nil {
+		return 0, fmt.Errorf("lake: delete: %w", err)
+	}
+	idx, s, err := c.ready(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lake: delete %q: %w", catalog, err)
+	}
+	d, err := idx.DeleteCatalog(ctx, catalog)
+	if err != nil {
+		return 0, fmt.Errorf("lake: delete %q: %w", catalog, err)
+	}
+	c.cache.drop(catalog)
+	if d == 0 {
+		return 0, nil // it never existed
+	}
+	// The tombstone tells a recovery from the bucket alone that everything
+	// of the catalog up to d is gone. A failed Put is reported; deleting
+	// again stores it (the index answers with the same d).
+	if err := s.store.Put(ctx, tombstoneKey(catalog, d), tombstone(catalog, d)); err != nil {
+		return d, fmt.Errorf("lake: delete %q: the index is deleted, but its tombstone was not stored (delete it again): %w", catalog, storageError(err))
+	}
+	return d, nil
+}
+
+// tombstoneKey names the object that records a catalog's deletion at d.
+func tombstoneKey(catalog string, d int64) string {
+	return fmt.Sprintf("%s/deleted/%016d.json", catalog, d)
+}
+
+func tombstone(catalog string, d int64) []byte {
+	return fmt.Appendf(nil, `{"catalog":%q,"deleted":%d,"time":%q}`, catalog, d, time.UnixMicro(d).UTC().Format(time.RFC3339Nano))
+}
+
 // Object keys:
 //
 //	.packs/<pack ID>                               the bodies of a batch of writes (internal/pack)
 //	<catalog>/snapshots/<version>-<uuid>.json      a snapshot body
+//	<catalog>/segments/<after>-<last>.json         a log segment: archived entries with bodies (internal/segment)
+//	<catalog>/deleted/<version>.json               a tombstone: the catalog was deleted at that version
 //	<catalog>/<uuid>.json                          a delta body, as releases before packs wrote it
 //
 // Pack IDs and UUIDs (version 7) both start with the time, so packs and a

@@ -96,7 +96,37 @@ var (
 
 	// ErrDeltaNotFound: RemoveDelta found no log entry at that version.
 	ErrDeltaNotFound = errors.New("no log entry at that version")
+
+	// ErrHistoryExpired: a read of the past asked for a version older than
+	// the lake keeps (config retention), or older than the catalog's last
+	// deletion. The error is a *HistoryExpiredError naming the floor.
+	ErrHistoryExpired = errors.New("history expired")
+	// ErrInvalidVersion: a read of the past asked for a negative version,
+	// or for a version or time in the future, or set both AtVersion and
+	// AtTime.
+	ErrInvalidVersion = errors.New("invalid version")
+	// ErrNotArchived: compaction could not archive a log entry (its body is
+	// missing or corrupt): the log is archived and trimmed up to it, and
+	// `lake check --repair` removes the entry.
+	ErrNotArchived = errors.New("log entry cannot be archived")
 )
+
+// HistoryExpiredError is the error of a read below the oldest version the
+// lake keeps. It matches ErrHistoryExpired.
+type HistoryExpiredError struct {
+	Catalog string
+	// At is the version asked for; Floor the oldest version readable now.
+	At, Floor int64
+	// Reason says where the floor comes from: the retention period or the
+	// catalog's deletion.
+	Reason string
+}
+
+func (e *HistoryExpiredError) Error() string {
+	return fmt.Sprintf("%v: catalog %q at version %d: the oldest version kept is %d (%s)", ErrHistoryExpired, e.Catalog, e.At, e.Floor, e.Reason)
+}
+
+func (e *HistoryExpiredError) Unwrap() error { return ErrHistoryExpired }
 
 // storedDataErrors are about data the lake holds. They come first when an
 // error is classified: a corrupt delta's error also wraps the input error
@@ -107,6 +137,7 @@ var storedDataErrors = []error{ErrBodyMissing, ErrDecrypt, ErrCorrupt, ErrScript
 var inputErrors = []error{
 	ErrInvalidCatalog, ErrInvalidField, ErrInvalidValue, ErrUnknownMergeType, ErrBodyTooLarge,
 	ErrInvalidConfig, ErrUnsupportedStorage, ErrInvalidMetaURL, ErrInvalidScript, ErrScriptNotFound,
+	ErrInvalidVersion, ErrHistoryExpired,
 }
 
 // IsInputError reports whether err is about the caller's input (an invalid

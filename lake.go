@@ -87,6 +87,10 @@ type Option struct {
 	// (default DefaultMaxDocumentSize): a larger snapshot or fold fails the
 	// read with ErrDocumentTooLarge instead of taking the process's memory.
 	MaxDocumentSize int64
+	// Compaction tunes compaction: how often the catalogs this client
+	// writes are archived to log segments and their logs trimmed in the
+	// meta store, which keeps the meta store's memory bounded.
+	Compaction CompactionPolicy
 	// RequireDurableStorage refuses writes (ErrNoDurableStorage) while the
 	// bodies would live only in this process's memory: no config stored, or
 	// a config naming memory storage, with no Option.Storage. The lake
@@ -131,6 +135,11 @@ type Client struct {
 	savesMu sync.Mutex
 	// folds lets concurrent reads share a fold of the same document.
 	folds singleflight.Group
+
+	// owner names this client in the meta store's leases; compactor runs
+	// background compaction.
+	owner     string
+	compactor compactor
 
 	cache       *documentCache
 	engine      *merge.ScriptEngine
@@ -185,7 +194,18 @@ func NewLake(metaURL string, opts ...func(*Option)) *Client {
 		opt.MaxDocumentSize = def.MaxDocumentSize
 	}
 	opt.SnapshotMinDeltas = max(opt.SnapshotMinDeltas, 1)
-	return &Client{metaURL: metaURL, opt: opt, cache: newDocumentCache(opt.CacheSize, opt.CacheBytes), engine: merge.NewScriptEngine(opt.Scripts)}
+	if opt.Compaction.Interval == 0 {
+		opt.Compaction.Interval = DefaultCompactionInterval
+	}
+	if opt.Compaction.KeepEntries <= 0 {
+		opt.Compaction.KeepEntries = DefaultKeepEntries
+	}
+	if opt.Compaction.MinAge < 0 {
+		opt.Compaction.MinAge = 0
+	} else if opt.Compaction.MinAge == 0 {
+		opt.Compaction.MinAge = DefaultCompactionMinAge
+	}
+	return &Client{metaURL: metaURL, opt: opt, owner: newOwner(), cache: newDocumentCache(opt.CacheSize, opt.CacheBytes), engine: merge.NewScriptEngine(opt.Scripts)}
 }
 
 // Close waits for the background snapshot saves still running
@@ -200,6 +220,7 @@ func (c *Client) Close() error {
 	c.savesMu.Lock()
 	c.savesMu.Unlock()
 	c.saves.Wait()
+	c.stopCompactor()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idx != nil {

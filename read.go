@@ -8,13 +8,15 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/merge"
 	"github.com/hkloudou/lake/v2/storage"
 )
 
-// ReadRequest asks for the current document of one catalog.
+// ReadRequest asks for the document of one catalog: the current one, or
+// (AtVersion, AtTime) the one it was at a point of its past.
 type ReadRequest struct {
 	// Catalog names the document.
 	Catalog string
@@ -26,6 +28,18 @@ type ReadRequest struct {
 	// failing JSON patch or merge script) instead of skipping it and listing
 	// it in ReadResult.Skipped.
 	Strict bool
+	// AtVersion, when set, reads the document as it was at that version:
+	// every delta with a version <= AtVersion folded, whether its entry is
+	// still in the meta store or archived in a log segment. A version older
+	// than the lake keeps (config retention) or older than the catalog's
+	// last deletion is ErrHistoryExpired; one past both the catalog's last
+	// version and the present is ErrInvalidVersion. GenerateSnap is ignored
+	// and the document cache is not used.
+	AtVersion int64
+	// AtTime reads the document as it was at that time: versions are the
+	// meta store's clock in microseconds at commit, so this is AtVersion
+	// t.UnixMicro(). Set AtVersion or AtTime, not both.
+	AtTime time.Time
 }
 
 // ReadResult is a catalog's document as of Version.
@@ -124,9 +138,20 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 	if err := ValidateCatalog(req.Catalog); err != nil {
 		return nil, fmt.Errorf("lake: read: %w", err)
 	}
+	at, past, err := pastVersion(req)
+	if err != nil {
+		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
+	}
 	idx, s, err := c.ready(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read %q: %w", req.Catalog, err)
+	}
+	if past {
+		res, _, err := c.readAt(ctx, idx, s, req.Catalog, at, req.Strict)
+		if err != nil {
+			return nil, fmt.Errorf("lake: read %q at %d: %w", req.Catalog, at, err)
+		}
+		return res, nil
 	}
 	res, head, err := c.fold(ctx, idx, s, req.Catalog, req.Strict)
 	if errors.Is(err, errConfigDropped) {
@@ -212,6 +237,9 @@ func (c *Client) justified(ctx context.Context, idx index.Index, catalog string,
 	c.cache.drop(catalog)
 	if sameLog {
 		return false // an entry was removed (Check with Repair, RemoveDelta)
+	}
+	if head.Deleted >= cached.version {
+		return false // the catalog was deleted (DeleteCatalog) since
 	}
 	s := c.state.Load()
 	id, err := idx.LakeID(ctx)
@@ -311,6 +339,16 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 			c.opt.Logger.Warn("lake: snapshot unusable, folding from the log", "catalog", catalog,
 				"snapshot", head.Snapshot.Key, "error", err)
 			info.Fallback = err.Error()
+			if head.Trimmed > 0 {
+				// The log before the snapshot is partly in segments: fold
+				// the document at the snapshot's version from the past.
+				past, obj, err := c.readAt(ctx, idx, s, catalog, head.Snapshot.Version, false)
+				if err != nil {
+					return nil, info, err
+				}
+				doc, version, skipped = obj, past.Version, past.Skipped
+				break
+			}
 			older, err := idx.Log(ctx, catalog, 0, head.Snapshot.Version)
 			if err != nil {
 				return nil, info, err
@@ -355,23 +393,13 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 		}
 		for i, d := range chunk {
 			version = d.Version
-			if elsewhere(d, s) {
-				err := fmt.Errorf("%w: its body lived only in the memory of another process (memory storage %s)", ErrBodyMissing, d.Holder)
-				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
-				continue
-			}
-			md, err := c.mergeDelta(ctx, idx, catalog, d, paths[start+i], bodies[i])
-			if err != nil {
+			var skip error
+			if doc, skip, err = c.applyEntry(ctx, idx, s, catalog, doc, d, paths[start+i], bodies[i]); err != nil {
 				return nil, info, err
 			}
 			bodies[i] = nil
-			doc, err = merge.Apply(doc, md)
-			switch {
-			case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
-				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: err.Error(), err: err})
-			case err != nil:
-				return nil, info, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
-					ErrCorrupt, d.Version, d.Field, d.Merge, deltaObject(d), err)
+			if skip != nil {
+				skipped = append(skipped, SkippedDelta{Version: d.Version, Field: d.Field, Merge: d.Merge, Reason: skip.Error(), err: skip})
 			}
 		}
 	}
@@ -391,6 +419,29 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 	folded := &cachedDocument{version: version, epoch: head.Epoch, removals: head.Removals, doc: obj, members: members, skipped: slices.Clip(skipped)}
 	c.cache.put(catalog, folded)
 	return folded, info, nil
+}
+
+// applyEntry applies one log entry (its parsed path and its body) to doc.
+// An entry that cannot apply (a conflicting path, a failing patch or merge
+// script, a body only another process held) is skipped: skip says why, and
+// doc is unchanged. err is a corrupt entry or a failure to load its script.
+func (c *Client) applyEntry(ctx context.Context, idx index.Index, s *state, catalog string, doc any, d index.Delta, path []string, body []byte) (_ any, skip, err error) {
+	if elsewhere(d, s) {
+		return doc, fmt.Errorf("%w: its body lived only in the memory of another process (memory storage %s)", ErrBodyMissing, d.Holder), nil
+	}
+	md, err := c.mergeDelta(ctx, idx, catalog, d, path, body)
+	if err != nil {
+		return doc, nil, err
+	}
+	next, err := merge.Apply(doc, md)
+	switch {
+	case errors.Is(err, merge.ErrConflict), errors.Is(err, merge.ErrScriptFailed):
+		return next, err, nil
+	case err != nil:
+		return doc, nil, fmt.Errorf("%w: delta at version %d (field %q, merge %q, object %s): %w",
+			ErrCorrupt, d.Version, d.Field, d.Merge, deltaObject(d), err)
+	}
+	return next, nil, nil
 }
 
 // elsewhere reports whether d's body was kept in the memory of a process

@@ -111,6 +111,9 @@ func (c *Client) WriteVersion(ctx context.Context, req WriteRequest) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("lake: write %q: %w", req.Catalog, err)
 	}
+	if s.holder == "" {
+		c.touch(req.Catalog)
+	}
 	return version, nil
 }
 

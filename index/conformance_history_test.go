@@ -75,10 +75,10 @@ func TestAddSegmentOnlyExtendsTheArchiveWhereItEnds(t *testing.T) {
 		}
 		v := commitN(t, idx, "s", 6)
 		for _, bad := range []Segment{
-			segmentOf("s", 1, v[2]),     // a gap after 0
-			segmentOf("s", 0, v[5]+1),   // past the log
+			segmentOf("s", 1, v[2]),       // a gap after 0
+			segmentOf("s", 0, v[5]+1),     // past the log
 			{After: 0, Last: 0, Key: "x"}, // empty range
-			{After: 0, Last: v[1]},      // no key
+			{After: 0, Last: v[1]},        // no key
 		} {
 			if err := idx.AddSegment(ctx, "s", bad); !errors.Is(err, ErrArchiveMoved) {
 				t.Fatalf("AddSegment(%+v) = %v, want ErrArchiveMoved", bad, err)
