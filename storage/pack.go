@@ -18,10 +18,14 @@ type Extent struct {
 	Length int64 // the frame's length in bytes, its header included
 }
 
-// Part is one part read back: its bytes, or why this part alone could not be read.
+// Part is one part read back: its bytes, or why this part alone could not
+// be read. ReadParts also says where it lies in the object (Extent), as
+// PutParts did when it stored it; GetParts leaves Extent zero (the caller
+// gave it).
 type Part struct {
-	Data []byte
-	Err  error
+	Data   []byte
+	Err    error
+	Extent Extent
 }
 
 // Ranger is implemented by a store that can read a byte range of an object

@@ -162,7 +162,7 @@ func decodeObject(key string, obj []byte) ([]Part, error) {
 			return stop(corrupt(key, e, "truncated (%d of %d bytes)", len(rest), e.Length))
 		}
 		data, err := checkFrame(key, e, rest)
-		parts = append(parts, Part{Data: data, Err: err})
+		parts = append(parts, Part{Data: data, Err: err, Extent: e})
 		off += e.Length
 	}
 }

@@ -244,6 +244,13 @@ func TestPartsThroughADecoratorThatKnowsNothingOfParts(t *testing.T) {
 	wantParts(t, got, err, [][]byte{parts[2], parts[0]})
 	all, err = ReadParts(ctx, e, "p")
 	wantParts(t, all, err, parts)
+	// ReadParts says where each part lies, as PutParts did: a recovery
+	// builds log entries from it.
+	for i, p := range all {
+		if p.Extent != ext[i] {
+			t.Fatalf("part %d read at %+v, stored at %+v", i, p.Extent, ext[i])
+		}
+	}
 }
 
 func BenchmarkPutParts(b *testing.B) {
