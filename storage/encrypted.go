@@ -334,10 +334,11 @@ func (e *Encrypted) Delete(ctx context.Context, key string) error {
 	return e.inner.Delete(ctx, key)
 }
 
-// List lists the keys of inner, which are the keys as given, through the
+// List lists the objects of inner, whose keys are the keys as given and
+// whose sizes are those of the ciphertext inner holds, through the
 // package's List (see Lister): an inner store that is not a Lister yields
 // an error wrapping ErrNotSupported.
-func (e *Encrypted) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+func (e *Encrypted) List(ctx context.Context, prefix, after string, limit int) ([]Object, error) {
 	return List(ctx, e.inner, prefix, after, limit)
 }
 

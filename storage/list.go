@@ -7,21 +7,30 @@ import (
 	"unicode/utf8"
 )
 
+// Object is one listed key and the size of what is stored under it (the
+// bytes the store holds: for Encrypted, the ciphertext).
+type Object struct {
+	Key  string
+	Size int64
+}
+
 // Lister is implemented by a store that can list its keys (Memory, Local,
 // S3; Encrypted passes it through, as it does not change keys). Garbage
-// collection and recovery use it to learn what a bucket holds.
+// collection and recovery use it to learn what a bucket holds and how many
+// bytes each object takes.
 type Lister interface {
-	// List returns, in byte order, up to limit keys that start with prefix
-	// and sort after `after` ("" for the start); fewer than limit means
-	// there are no more. limit must be > 0. A prefix that no key could start
-	// with (see CheckPrefix) is an error wrapping ErrInvalidKey; a prefix
-	// nothing is stored under lists as empty, not as ErrNotFound.
-	List(ctx context.Context, prefix, after string, limit int) ([]string, error)
+	// List returns, in byte order of their keys, up to limit objects whose
+	// keys start with prefix and sort after `after` ("" for the start);
+	// fewer than limit means there are no more. limit must be > 0. A
+	// prefix that no key could start with (see CheckPrefix) is an error
+	// wrapping ErrInvalidKey; a prefix nothing is stored under lists as
+	// empty, not as ErrNotFound.
+	List(ctx context.Context, prefix, after string, limit int) ([]Object, error)
 }
 
 // List calls s's List when s is a Lister; any other store yields an error
 // wrapping ErrNotSupported.
-func List(ctx context.Context, s Storage, prefix, after string, limit int) ([]string, error) {
+func List(ctx context.Context, s Storage, prefix, after string, limit int) ([]Object, error) {
 	l, ok := s.(Lister)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s storage cannot list keys", ErrNotSupported, Kind(s))

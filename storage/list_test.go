@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -53,8 +56,8 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 		s := open(t).store
 		putKeys(t, s, listKeys)
 		got, err := List(ctx, s, "", "", 1000)
-		if w := want(listKeys, "", ""); err != nil || !slices.Equal(got, w) {
-			t.Fatalf("List = %q, %v\nwant %q", got, err, w)
+		if w := want(listKeys, "", ""); err != nil || !slices.Equal(keysOf(got), w) {
+			t.Fatalf("List = %q, %v\nwant %q", keysOf(got), err, w)
 		}
 	})
 
@@ -81,8 +84,8 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 			"cat/x/y/z": nil,
 		} {
 			got, err := List(ctx, s, prefix, "", 1000)
-			if err != nil || !slices.Equal(got, w) {
-				t.Errorf("List(%q) = %q, %v; want %q", prefix, got, err, w)
+			if err != nil || !slices.Equal(keysOf(got), w) {
+				t.Errorf("List(%q) = %q, %v; want %q", prefix, keysOf(got), err, w)
 			}
 		}
 	})
@@ -97,8 +100,8 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 		for _, prefix := range []string{"", "a/", "a/b", "c"} {
 			for _, after := range afters {
 				got, err := List(ctx, s, prefix, after, 1000)
-				if w := want(listKeys, prefix, after); err != nil || !slices.Equal(got, w) {
-					t.Errorf("List(%q, after %q) = %q, %v; want %q", prefix, after, got, err, w)
+				if w := want(listKeys, prefix, after); err != nil || !slices.Equal(keysOf(got), w) {
+					t.Errorf("List(%q, after %q) = %q, %v; want %q", prefix, after, keysOf(got), err, w)
 				}
 			}
 		}
@@ -130,11 +133,11 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 					if len(page) > limit {
 						t.Fatalf("List(%q, limit %d) returned %d keys", prefix, limit, len(page))
 					}
-					all = append(all, page...)
+					all = append(all, keysOf(page)...)
 					if len(page) < limit {
 						break
 					}
-					after = page[len(page)-1]
+					after = page[len(page)-1].Key
 				}
 				if !slices.Equal(all, w) {
 					t.Errorf("List(%q) in pages of %d = %q\nwant %q", prefix, limit, all, w)
@@ -148,7 +151,7 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 		s := open(t).store
 		for _, prefix := range []string{"", "missing/", ".packs/"} {
 			if got, err := List(ctx, s, prefix, "", 10); err != nil || len(got) != 0 {
-				t.Errorf("List(%q) of an empty store = %q, %v; want nothing", prefix, got, err)
+				t.Errorf("List(%q) of an empty store = %q, %v; want nothing", prefix, keysOf(got), err)
 			}
 		}
 	})
@@ -160,8 +163,48 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 		if err := s.Delete(ctx, "k/2"); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := List(ctx, s, "k/", "", 10); err != nil || !slices.Equal(got, []string{"k/1", "k/3"}) {
-			t.Fatalf("List after deleting k/2 = %q, %v; want k/1 and k/3", got, err)
+		if got, err := List(ctx, s, "k/", "", 10); err != nil || !slices.Equal(keysOf(got), []string{"k/1", "k/3"}) {
+			t.Fatalf("List after deleting k/2 = %q, %v; want k/1 and k/3", keysOf(got), err)
+		}
+	})
+
+	t.Run("ListReportsTheBytesStored", func(t *testing.T) {
+		ctx := testCtx(t)
+		f := open(t)
+		oneMiB := make([]byte, 1<<20)
+		rand.Read(oneMiB)
+		bodies := map[string][]byte{
+			"s/empty": nil,
+			"s/one":   []byte("x"),
+			"s/json":  []byte(`{"name":"alice"}`),
+			"s/1MiB":  oneMiB,
+		}
+		for key, body := range bodies {
+			if err := f.store.Put(ctx, key, body); err != nil {
+				t.Fatalf("Put(%q): %v", key, err)
+			}
+		}
+		putParts(t, f.store, "s/pack", [][]byte{[]byte("part one"), nil, allBytes()})
+		got, err := List(ctx, f.store, "s/", "", 10)
+		if w := []string{"s/1MiB", "s/empty", "s/json", "s/one", "s/pack"}; err != nil || !slices.Equal(keysOf(got), w) {
+			t.Fatalf("List = %q, %v; want %q", keysOf(got), err, w)
+		}
+		_, encrypted := f.store.(*Encrypted)
+		for _, obj := range got {
+			// What the store holds is what its raw store returns: for
+			// Encrypted, the sealed object; for a pack, the framed parts.
+			stored, err := f.raw.Get(ctx, obj.Key)
+			if err != nil || obj.Size != int64(len(stored)) {
+				t.Errorf("List gives %s %d bytes; the store holds %d (%v)", obj.Key, obj.Size, len(stored), err)
+			}
+			body, put := bodies[obj.Key]
+			switch {
+			case !put:
+			case encrypted && obj.Size <= int64(len(body)):
+				t.Errorf("List gives %s %d bytes, no more than its %d bytes of plaintext", obj.Key, obj.Size, len(body))
+			case !encrypted && obj.Size != int64(len(body)):
+				t.Errorf("List gives %s %d bytes; %d were put", obj.Key, obj.Size, len(body))
+			}
 		}
 	})
 
@@ -171,7 +214,7 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 		canceled, cancel := context.WithCancel(context.Background())
 		cancel()
 		if got, err := List(canceled, s, "", "", 10); !errors.Is(err, context.Canceled) || got != nil {
-			t.Fatalf("List with a canceled context = %q, %v; want context.Canceled", got, err)
+			t.Fatalf("List with a canceled context = %q, %v; want context.Canceled", keysOf(got), err)
 		}
 	})
 
@@ -184,15 +227,24 @@ func runListContract(t *testing.T, open func(t *testing.T) fixture) {
 			strings.Repeat("x", 256), strings.Repeat("k/", 513),
 		} {
 			if got, err := List(ctx, s, prefix, "", 10); !errors.Is(err, ErrInvalidKey) || got != nil {
-				t.Errorf("List(%.40q) = %q, %v; want ErrInvalidKey", prefix, got, err)
+				t.Errorf("List(%.40q) = %q, %v; want ErrInvalidKey", prefix, keysOf(got), err)
 			}
 		}
 		for _, limit := range []int{0, -1} {
 			if got, err := List(ctx, s, "", "", limit); err == nil || got != nil {
-				t.Errorf("List with limit %d = %q, %v; want an error", limit, got, err)
+				t.Errorf("List with limit %d = %q, %v; want an error", limit, keysOf(got), err)
 			}
 		}
 	})
+}
+
+// keysOf returns the keys of objects, in their order.
+func keysOf(objects []Object) []string {
+	var keys []string
+	for _, obj := range objects {
+		keys = append(keys, obj.Key)
+	}
+	return keys
 }
 
 func TestCheckPrefix(t *testing.T) {
@@ -224,7 +276,7 @@ func TestListWithoutAListerIsErrNotSupported(t *testing.T) {
 	plain := struct{ Storage }{NewMemoryStorage()}
 	for _, s := range []Storage{plain, newTestEncrypted(t, plain, testPassword)} {
 		if got, err := List(ctx, s, "", "", 10); !errors.Is(err, ErrNotSupported) || got != nil {
-			t.Errorf("List over %s = %q, %v; want ErrNotSupported", Kind(s), got, err)
+			t.Errorf("List over %s = %q, %v; want ErrNotSupported", Kind(s), keysOf(got), err)
 		}
 	}
 }
@@ -252,7 +304,77 @@ func TestLocalListSkipsTemporaryFilesAndLinks(t *testing.T) {
 		}
 	}
 	got, err := l.List(ctx, "", "", 100)
-	if want := []string{"d/a", "d/sub/b"}; err != nil || !slices.Equal(got, want) {
-		t.Fatalf("List = %q, %v; want %q", got, err, want)
+	if want := []string{"d/a", "d/sub/b"}; err != nil || !slices.Equal(keysOf(got), want) {
+		t.Fatalf("List = %q, %v; want %q", keysOf(got), err, want)
+	}
+}
+
+// vanishedEntry is the directory entry of a file deleted after its
+// directory was read: its Info fails as the lstat behind it would.
+type vanishedEntry struct{ name string }
+
+func (e vanishedEntry) Name() string    { return e.name }
+func (vanishedEntry) IsDir() bool       { return false }
+func (vanishedEntry) Type() fs.FileMode { return 0 }
+func (e vanishedEntry) Info() (fs.FileInfo, error) {
+	return nil, &fs.PathError{Op: "lstat", Path: e.name, Err: fs.ErrNotExist}
+}
+
+// A file that a Delete removes between Local's read of its directory and
+// its stat is not a key any more: List leaves it out, without an error.
+func TestLocalListLeavesOutAFileDeletedWhileListing(t *testing.T) {
+	if obj, ok, err := localObject("d/gone", vanishedEntry{"gone"}); ok || err != nil {
+		t.Fatalf("localObject of a deleted file = %+v, %v, %v; want it left out", obj, ok, err)
+	}
+}
+
+// Lists that run while every key is deleted never fail, and each object
+// they return has the size put.
+func TestLocalListDuringDeletesDoesNotFail(t *testing.T) {
+	ctx := testCtx(t)
+	l, err := NewLocalStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 300 {
+		keys = append(keys, fmt.Sprintf("d/%d/%03d", i%3, i))
+	}
+	for _, key := range keys {
+		if err := l.Put(ctx, key, []byte(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		for _, i := range mrand.Perm(len(keys)) {
+			if err := l.Delete(ctx, keys[i]); err != nil {
+				deleted <- err
+				return
+			}
+		}
+		deleted <- nil
+	}()
+	for done := false; !done; {
+		select {
+		case err := <-deleted:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+		}
+		got, err := l.List(ctx, "d/", "", 1000)
+		if err != nil {
+			t.Fatalf("List during deletes: %v", err)
+		}
+		for _, obj := range got {
+			if obj.Size != int64(len(obj.Key)) {
+				t.Fatalf("List gives %s %d bytes; %d were put", obj.Key, obj.Size, len(obj.Key))
+			}
+		}
+		if done && len(got) != 0 {
+			t.Fatalf("List after every delete = %q; want nothing", keysOf(got))
+		}
 	}
 }

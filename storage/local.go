@@ -167,31 +167,32 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns up to limit keys that start with prefix and sort after
-// after, in byte order (see Lister). It reads only the directory prefix
-// reaches (up to its last slash) and the directories below it that can hold
-// a wanted key. Put's temporary files and anything that is not a regular
-// file or a directory are not keys; a missing directory holds none.
-func (l *Local) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+// List returns up to limit objects whose keys start with prefix and sort
+// after after, in byte order (see Lister), each with its file's size. It
+// reads only the directory prefix reaches (up to its last slash) and the
+// directories below it that can hold a wanted key. Put's temporary files and
+// anything that is not a regular file or a directory are not keys; a missing
+// directory holds none, and a file deleted while List runs is left out.
+func (l *Local) List(ctx context.Context, prefix, after string, limit int) ([]Object, error) {
 	if err := beginList(ctx, prefix, limit); err != nil {
 		return nil, err
 	}
 	dir := prefix[:strings.LastIndexByte(prefix, '/')+1] // "" or ends with "/"
-	keys := make([]string, 0, min(limit, 1024))
-	if err := l.list(ctx, dir, prefix, after, limit, &keys); err != nil {
+	objects := make([]Object, 0, min(limit, 1024))
+	if err := l.list(ctx, dir, prefix, after, limit, &objects); err != nil {
 		return nil, err
 	}
-	return keys, nil
+	return objects, nil
 }
 
-// list appends to keys, in byte order, the keys under the directory whose
-// key is dir ("" for the root, else ending in "/") that start with prefix
-// and sort after after, until keys holds limit.
+// list appends to objects, in byte order, the objects under the directory
+// whose key is dir ("" for the root, else ending in "/") whose keys start
+// with prefix and sort after after, until objects holds limit.
 //
 // A directory's entries are sorted by their keys, a subdirectory's being
 // its name and "/", since the byte order of keys is not that of names: key
 // "a.b" sorts before "a/b" ('.' < '/') though name "a" sorts before "a.b".
-func (l *Local) list(ctx context.Context, dir, prefix, after string, limit int, keys *[]string) error {
+func (l *Local) list(ctx context.Context, dir, prefix, after string, limit int, objects *[]Object) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -203,8 +204,8 @@ func (l *Local) list(ctx context.Context, dir, prefix, after string, limit int, 
 		return fmt.Errorf("storage: list %q: %w", prefix, err)
 	}
 	type entry struct {
-		key   string
-		isDir bool
+		key string
+		fs.DirEntry
 	}
 	sorted := make([]entry, 0, len(entries))
 	for _, e := range entries {
@@ -223,22 +224,47 @@ func (l *Local) list(ctx context.Context, dir, prefix, after string, limit int, 
 			key <= after, !strings.HasPrefix(key, prefix):
 			continue
 		}
-		sorted = append(sorted, entry{key, e.IsDir()})
+		sorted = append(sorted, entry{key, e})
 	}
 	slices.SortFunc(sorted, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	for _, e := range sorted {
-		if len(*keys) == limit {
+		if len(*objects) == limit {
 			return nil
 		}
-		if !e.isDir {
-			*keys = append(*keys, e.key)
+		if e.IsDir() {
+			if err := l.list(ctx, e.key, prefix, after, limit, objects); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := l.list(ctx, e.key, prefix, after, limit, keys); err != nil {
-			return err
+		obj, ok, err := localObject(e.key, e.DirEntry)
+		if err != nil {
+			return fmt.Errorf("storage: list %q: %w", prefix, err)
+		}
+		if ok {
+			*objects = append(*objects, obj)
 		}
 	}
 	return nil
+}
+
+// localObject returns the Object for key, held by the regular file e of a
+// directory read earlier. ok is false when the file has gone since (a
+// concurrent Delete) or is no longer a regular file: it is not a key now.
+// The size is read only here, so that List stats no more files than it
+// returns.
+func localObject(key string, e fs.DirEntry) (obj Object, ok bool, err error) {
+	info, err := e.Info()
+	if errors.Is(err, fs.ErrNotExist) {
+		return Object{}, false, nil
+	}
+	if err != nil {
+		return Object{}, false, err
+	}
+	if !info.Mode().IsRegular() {
+		return Object{}, false, nil
+	}
+	return Object{Key: key, Size: info.Size()}, true, nil
 }
 
 func (l *Local) String() string { return "local" }

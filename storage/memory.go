@@ -100,22 +100,23 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns up to limit keys that start with prefix and sort after
-// after, in byte order (see Lister).
-func (m *Memory) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+// List returns up to limit objects whose keys start with prefix and sort
+// after after, in byte order (see Lister); an object's size is the length
+// of the bytes stored.
+func (m *Memory) List(ctx context.Context, prefix, after string, limit int) ([]Object, error) {
 	if err := beginList(ctx, prefix, limit); err != nil {
 		return nil, err
 	}
-	var keys []string
+	var objects []Object
 	m.mu.RLock()
-	for k := range m.objects {
+	for k, data := range m.objects {
 		if k > after && strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+			objects = append(objects, Object{Key: k, Size: int64(len(data))})
 		}
 	}
 	m.mu.RUnlock()
-	slices.Sort(keys)
-	return keys[:min(limit, len(keys))], nil
+	slices.SortFunc(objects, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	return objects[:min(limit, len(objects))], nil
 }
 
 // Len reports how many objects are stored.

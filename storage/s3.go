@@ -300,10 +300,11 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns up to limit keys that start with prefix and sort after
-// after, in byte order (see Lister), with as few LIST requests (ListObjectsV2,
-// up to 1000 keys each) as limit needs.
-func (s *S3) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+// List returns up to limit objects whose keys start with prefix and sort
+// after after, in byte order (see Lister), with their sizes as the bucket
+// reports them, in as few LIST requests (ListObjectsV2, up to 1000 keys
+// each) as limit needs.
+func (s *S3) List(ctx context.Context, prefix, after string, limit int) ([]Object, error) {
 	if err := beginList(ctx, prefix, limit); err != nil {
 		return nil, err
 	}
@@ -314,22 +315,23 @@ func (s *S3) List(ctx context.Context, prefix, after string, limit int) ([]strin
 		MaxKeys:    min(limit, s3ListPage),
 		FetchOwner: new(false),
 	})
-	keys := make([]string, 0, min(limit, s3ListPage))
+	listed := make([]Object, 0, min(limit, s3ListPage))
 	for obj := range objects {
 		if obj.Err != nil {
 			return nil, s.wrap("list", prefix, obj.Err)
 		}
-		keys = append(keys, obj.Key)
-		if len(keys) == limit {
+		listed = append(listed, Object{Key: obj.Key, Size: obj.Size})
+		if len(listed) == limit {
 			break
 		}
 	}
 	// The listing ends early, without an error, when ctx ends between two
-	// requests; short of limit, the keys would read as the end of the list.
-	if err := ctx.Err(); err != nil && len(keys) < limit {
+	// requests; short of limit, the objects would read as the end of the
+	// list.
+	if err := ctx.Err(); err != nil && len(listed) < limit {
 		return nil, s.wrap("list", prefix, err)
 	}
-	return keys, nil
+	return listed, nil
 }
 
 // String reports "s3" or "oss".

@@ -173,7 +173,7 @@ func (p benchParts) ReadParts(ctx context.Context, key string) ([]storage.Part, 
 
 // List is forwarded uncounted: the benchmark never lists, and its report
 // has no place for listings.
-func (l benchLists) List(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+func (l benchLists) List(ctx context.Context, prefix, after string, limit int) ([]storage.Object, error) {
 	return l.b.inner.(storage.Lister).List(ctx, prefix, after, limit)
 }
 
