@@ -41,6 +41,8 @@ func (c *Client) pastLog(ctx context.Context, idx index.Index, s *state, catalog
 	}
 	var entries []pastEntry
 	if stop := min(upTo, head.Trimmed); after < stop {
+		// Segments above the trim floor are copies of what the log holds.
+		segs = slices.DeleteFunc(segs, func(sg index.Segment) bool { return sg.After >= stop })
 		if err := c.checkCoverage(s, catalog, segs, after, stop); err != nil {
 			return head, nil, err
 		}
@@ -128,7 +130,7 @@ func (s *state) historyFloor() int64 {
 	if keep <= 0 {
 		return 0
 	}
-	return max(time.Now().Add(-keep).UnixMicro(), 0)
+	return max(clock().Add(-keep).UnixMicro(), 0)
 }
 
 // pastVersion returns the version a read of the past asks for, or

@@ -30,9 +30,19 @@ func (c *Client) PutScript(ctx context.Context, name, source string) error {
 	if err != nil {
 		return fmt.Errorf("lake: put script: %w", err)
 	}
-	idx, err := c.index(ctx)
+	idx, s, err := c.ready(ctx)
 	if err != nil {
 		return fmt.Errorf("lake: put script %q: %w", name, err)
+	}
+	if s.holder == "" {
+		// A copy in the bucket first, so that `lake recover` finds the
+		// source of every script a delta names, and the name's last target.
+		if err := s.store.Put(ctx, scriptSourceKey(script.Hash), []byte(source)); err != nil {
+			return fmt.Errorf("lake: put script %q: %w", name, storageError(err))
+		}
+		if err := s.store.Put(ctx, scriptNameKey(name), []byte(script.Hash)); err != nil {
+			return fmt.Errorf("lake: put script %q: %w", name, storageError(err))
+		}
 	}
 	if err := idx.PutScript(ctx, name, script.Hash, source); err != nil {
 		return fmt.Errorf("lake: put script %q: %w", name, err)
@@ -135,3 +145,16 @@ func (c *Client) loadScript(ctx context.Context, idx index.Index, ref string) (*
 	}
 	return v.(*merge.Script), nil
 }
+
+// The bucket's copies of merge scripts: sources by hash, names by name. No
+// catalog name starts with '.', so no catalog's objects list under them.
+const (
+	scriptSourcePrefix = ".scripts/sources/"
+	scriptNamePrefix   = ".scripts/names/"
+)
+
+func scriptSourceKey(hash string) string { return scriptSourcePrefix + hash + ".js" }
+
+// scriptNameKey holds the hash name points at; the suffix keeps the names
+// "." and ".." (valid script names) from being path segments of their own.
+func scriptNameKey(name string) string { return scriptNamePrefix + name + ".hash" }

@@ -162,6 +162,12 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (*ReadResult, error)
 		}
 		res, head, err = c.fold(ctx, idx, s, req.Catalog, req.Strict)
 	}
+	if errors.Is(err, ErrBodyMissing) && s.holder == "" {
+		// The log entries this read got may have been archived, trimmed and
+		// their pack collected since (compaction and GC run concurrently):
+		// the log read again no longer names them.
+		res, head, err = c.fold(ctx, idx, s, req.Catalog, req.Strict)
+	}
 	if errors.Is(err, ErrBodyMissing) && s.holder != "" {
 		return nil, fmt.Errorf("lake: read %q: %w (this client keeps bodies in memory, so bodies written by other processes are not here: store a config with durable storage)", req.Catalog, err)
 	}

@@ -98,9 +98,9 @@ func TestAddSegmentOnlyExtendsTheArchiveWhereItEnds(t *testing.T) {
 		if err := idx.AddSegment(ctx, "s", second); err != nil {
 			t.Fatal(err)
 		}
-		head, segs, _, err := idx.Range(ctx, "s", 0, v[5])
-		if err != nil || head.Archived != v[5] || len(segs) != 0 {
-			t.Fatalf("Range before a trim: %+v, %v, %v (no segment is needed while the log holds everything)", head, segs, err)
+		head, segs, deltas, err := idx.Range(ctx, "s", 0, v[5])
+		if err != nil || head.Archived != v[5] || !slices.Equal(segs, []Segment{first, second}) || len(deltas) != 6 {
+			t.Fatalf("Range before a trim: %+v, %v, %d deltas, %v", head, segs, len(deltas), err)
 		}
 	})
 }
@@ -129,7 +129,7 @@ func TestRangeSplitsBetweenSegmentsAndTheLog(t *testing.T) {
 			{v[3], v[6], segs[1:2], 0, 0},
 			{v[2], v[7], segs[:3], 0, 0}, // the third segment holds v[7]
 			{v[4], v[9], segs[1:], 8, 2},
-			{v[7], v[11], nil, 8, 4},
+			{v[7], v[11], segs[2:], 8, 4}, // the log holds v[8], the segment too
 			{v[9], v[10], nil, 10, 1},
 			{v[11], v[11] + 100, nil, 0, 0},
 		} {
@@ -348,6 +348,112 @@ func TestCatalogsSkipsDeletedNamesAndStillFillsThePage(t *testing.T) {
 		page, err = idx.Catalogs(ctx, "c6", 3)
 		if err != nil || len(page) != 2 || page[0].Name != "c7" || page[1].Name != "c8" {
 			t.Fatalf("second page = %+v, %v", page, err)
+		}
+	})
+}
+
+func TestForgetDropsHistoryButNeverWhatIsInUse(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		v := commitN(t, idx, "f", 8)
+		segs := []Segment{segmentOf("f", 0, v[2]), segmentOf("f", v[2], v[5]), segmentOf("f", v[5], v[7])}
+		for _, s := range segs {
+			if err := idx.AddSegment(ctx, "f", s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s1, s2, s3 := snapshotAt(t, idx, "f", v[1]), snapshotAt(t, idx, "f", v[4]), snapshotAt(t, idx, "f", v[6])
+		if _, err := idx.Trim(ctx, "f", v[5]); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []struct {
+			snaps []SnapshotPointer
+			segs  []Segment
+		}{
+			{[]SnapshotPointer{s1, s3}, nil}, // s3 is the current snapshot
+			{nil, segs},                      // segs[2] ends above the trim floor
+		} {
+			if err := idx.Forget(ctx, "f", bad.snaps, bad.segs); !errors.Is(err, ErrInUse) {
+				t.Fatalf("Forget(%v, %v) = %v, want ErrInUse", bad.snaps, bad.segs, err)
+			}
+		}
+		if list, _ := idx.Snapshots(ctx, "f", MaxVersion, 10); len(list) != 3 {
+			t.Fatalf("a refused Forget changed the history: %v", list)
+		}
+		unknown := segmentOf("f", 1, 2)
+		if err := idx.Forget(ctx, "f", []SnapshotPointer{s1}, []Segment{segs[0], unknown}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := idx.Snapshots(ctx, "f", MaxVersion, 10)
+		if err != nil || !slices.Equal(list, []SnapshotPointer{s3, s2}) {
+			t.Fatalf("history after Forget = %v, %v", list, err)
+		}
+		_, got, _, err := idx.Range(ctx, "f", 0, MaxVersion)
+		if err != nil || !slices.Equal(got, segs[1:]) {
+			t.Fatalf("segments after Forget = %v, %v", got, err)
+		}
+		if err := idx.Forget(ctx, "f", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRestoreRebuildsACatalogExactlyAndOnlyOnce(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ engine, idx Index) {
+		ctx := context.Background()
+		at := func(v int64, field string) Delta {
+			return Delta{Version: v, ID: fmt.Sprint("id-", v), Field: field, Merge: "set", BodyKey: fmt.Sprint("r/", v, ".json")}
+		}
+		snap := SnapshotPointer{Version: 300, Key: "r/snapshots/300.json"}
+		old := SnapshotPointer{Version: 150, Key: "r/snapshots/150.json"}
+		r := Restoration{
+			Version: 1000, Epoch: 10, Deleted: 5,
+			Snapshot: snap, Snapshots: []SnapshotPointer{old, snap},
+			Segments: []Segment{segmentOf("r", 0, 200), segmentOf("r", 200, 400)},
+			Trimmed:  300,
+			Log:      []Delta{at(310, "a"), at(400, "b|c"), at(900, "")},
+		}
+		for _, bad := range []func(r *Restoration){
+			func(r *Restoration) { r.Trimmed = 350 },                               // above the snapshot
+			func(r *Restoration) { r.Segments = r.Segments[1:] },                   // the archive does not start at 0
+			func(r *Restoration) { r.Log = []Delta{at(400, "x"), at(310, "y")} },   // out of order
+			func(r *Restoration) { r.Log = []Delta{at(250, "x")} },                 // below the trim floor
+			func(r *Restoration) { r.Snapshots = []SnapshotPointer{old} },          // current not in history
+			func(r *Restoration) { r.Version = 800 },                               // below a log entry
+			func(r *Restoration) { r.Log = []Delta{{Version: 500, Merge: "set"}} }, // no ID
+		} {
+			broken := r
+			broken.Log = slices.Clone(r.Log)
+			bad(&broken)
+			if err := idx.Restore(ctx, "r", broken); !errors.Is(err, ErrInvalidDelta) {
+				t.Fatalf("Restore(%+v) = %v, want ErrInvalidDelta", broken, err)
+			}
+		}
+		if head, _, _ := idx.Read(ctx, "r", 0); head.Version != 0 {
+			t.Fatalf("a refused Restore wrote %+v", head)
+		}
+		if err := idx.Restore(ctx, "r", r); err != nil {
+			t.Fatal(err)
+		}
+		head, segs, deltas, err := idx.Range(ctx, "r", 0, MaxVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Head{Version: 1000, Epoch: 10, Deleted: 5, Snapshot: snap, Archived: 400, Trimmed: 300}
+		if head != want || !slices.Equal(segs, r.Segments) || !slices.Equal(deltas, r.Log) {
+			t.Fatalf("restored: %+v %v %v\nwant %+v %v %v", head, segs, deltas, want, r.Segments, r.Log)
+		}
+		if list, err := idx.Snapshots(ctx, "r", MaxVersion, 10); err != nil || !slices.Equal(list, []SnapshotPointer{snap, old}) {
+			t.Fatalf("restored history %v, %v", list, err)
+		}
+		if list, err := idx.Catalogs(ctx, "", 10); err != nil || len(list) != 1 || list[0] != (CatalogInfo{Name: "r", Version: 1000}) {
+			t.Fatalf("listing after restore: %v, %v", list, err)
+		}
+		if err := idx.Restore(ctx, "r", r); !errors.Is(err, ErrNotEmpty) {
+			t.Fatalf("second Restore = %v, want ErrNotEmpty", err)
+		}
+		if v := commitN(t, idx, "r", 1)[0]; v <= 1000 {
+			t.Fatalf("commit after restore at %d", v)
 		}
 	})
 }

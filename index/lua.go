@@ -45,6 +45,10 @@ var (
 	luaReleaseSource string
 	//go:embed lua/delete_catalog.lua
 	luaDeleteCatalogSource string
+	//go:embed lua/forget.lua
+	luaForgetSource string
+	//go:embed lua/restore.lua
+	luaRestoreSource string
 )
 
 var (
@@ -59,4 +63,6 @@ var (
 	luaLease        = rueidis.NewLuaScript(luaLeaseSource)
 	luaRelease      = rueidis.NewLuaScript(luaReleaseSource)
 	luaDelete       = rueidis.NewLuaScript(luaDeleteCatalogSource)
+	luaForget       = rueidis.NewLuaScript(luaForgetSource)
+	luaRestore      = rueidis.NewLuaScript(luaRestoreSource)
 )

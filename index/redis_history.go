@@ -141,6 +141,29 @@ func (r *redisIndex) Release(ctx context.Context, catalog, owner string) error {
 	return nil
 }
 
+func (r *redisIndex) Forget(ctx context.Context, catalog string, snapshots []SnapshotPointer, segments []Segment) error {
+	if len(snapshots) == 0 && len(segments) == 0 {
+		return nil
+	}
+	keys := []string{r.catalogKeys(catalog)[0], r.historyKey(catalog, "snaps"), r.historyKey(catalog, "segs")}
+	args := make([]string, 0, 1+2*len(snapshots)+3*len(segments))
+	args = append(args, strconv.Itoa(len(snapshots)))
+	for _, p := range snapshots {
+		args = append(args, strconv.FormatInt(p.Version, 10), p.Key)
+	}
+	for _, s := range segments {
+		args = append(args, strconv.FormatInt(s.After, 10), strconv.FormatInt(s.Last, 10), s.Key)
+	}
+	err := retryResult(ctx, func() rueidis.RedisResult { return luaForget.Exec(ctx, r.client, keys, args) }).Error()
+	if err != nil {
+		if msg, ok := luaRefusal(err, "LAKE in use"); ok {
+			return fmt.Errorf("%w: %q: %s", ErrInUse, catalog, msg)
+		}
+		return classify(fmt.Errorf("forget history of %q: %w", catalog, err))
+	}
+	return nil
+}
+
 func (r *redisIndex) DeleteCatalog(ctx context.Context, catalog string) (int64, error) {
 	keys := append(r.catalogKeys(catalog), r.historyKey(catalog, "snaps"), r.historyKey(catalog, "segs"))
 	d, err := retryResult(ctx, func() rueidis.RedisResult { return luaDelete.Exec(ctx, r.client, keys, nil) }).AsInt64()
@@ -162,4 +185,40 @@ func luaRefusal(err error, prefix string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimPrefix(strings.TrimSpace(msg[i+len(prefix):]), ": "), true
+}
+
+func (r *redisIndex) Restore(ctx context.Context, catalog string, res Restoration) error {
+	if err := res.Check(); err != nil {
+		return fmt.Errorf("restore %q: %w", catalog, err)
+	}
+	archived := int64(0)
+	if n := len(res.Segments); n > 0 {
+		archived = res.Segments[n-1].Last
+	}
+	num := func(v int64) string { return strconv.FormatInt(v, 10) }
+	args := []string{num(res.Version), num(res.Epoch), num(res.Deleted), num(res.Snapshot.Version), res.Snapshot.Key, num(archived), num(res.Trimmed)}
+	args = append(args, strconv.Itoa(len(res.Snapshots)))
+	for _, p := range res.Snapshots {
+		args = append(args, num(p.Version), p.Key)
+	}
+	args = append(args, strconv.Itoa(len(res.Segments)))
+	for _, s := range res.Segments {
+		args = append(args, num(s.Last), num(s.After)+"|"+s.Key)
+	}
+	for _, d := range res.Log {
+		member, _ := encodeMember(d) // Check encoded each
+		args = append(args, num(d.Version), member)
+	}
+	if err := r.listCatalogs(ctx, catalog); err != nil {
+		return err
+	}
+	keys := append(r.catalogKeys(catalog), r.historyKey(catalog, "snaps"), r.historyKey(catalog, "segs"))
+	err := retryResult(ctx, func() rueidis.RedisResult { return luaRestore.Exec(ctx, r.client, keys, args) }).Error()
+	if err != nil {
+		if _, ok := luaRefusal(err, "LAKE exists"); ok {
+			return fmt.Errorf("%w: %q", ErrNotEmpty, catalog)
+		}
+		return classify(fmt.Errorf("restore %q: %w", catalog, err))
+	}
+	return nil
 }

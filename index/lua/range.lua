@@ -1,6 +1,6 @@
 -- range.lua says where a catalog's entries with ARGV[1] < version <=
--- ARGV[2] are, in one atomic step: the registered segments that hold those
--- at or below the trim floor, and the log entries above it.
+-- ARGV[2] are, in one atomic step: the registered segments that hold any
+-- of them, and the log entries above the trim floor.
 --
 -- KEYS[1] head hash, KEYS[2] log, KEYS[3] segment registry.
 -- Returns {version, snap_version, snap_key, epoch, removals, archived,
@@ -8,7 +8,7 @@
 local h = redis.call('HMGET', KEYS[1], 'version', 'snap_version', 'snap_key', 'epoch', 'removals', 'archived', 'trimmed', 'gone')
 local after, upto = tonumber(ARGV[1]), tonumber(ARGV[2])
 local trimmed = tonumber(h[7] or '0')
-local stop = math.min(upto, trimmed)
+local stop = upto
 local segs = {}
 if after < stop then
   local list = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'WITHSCORES')
