@@ -208,9 +208,11 @@ func TestGCKeepsEverythingYoungerThanTheGracePeriodAndAllHistoryWithoutRetention
 // noList is a custom storage that cannot list its keys.
 type noList struct{ inner storage.Storage }
 
-func (n noList) Put(ctx context.Context, key string, data []byte) error { return n.inner.Put(ctx, key, data) }
-func (n noList) Get(ctx context.Context, key string) ([]byte, error)    { return n.inner.Get(ctx, key) }
-func (n noList) Delete(ctx context.Context, key string) error           { return n.inner.Delete(ctx, key) }
+func (n noList) Put(ctx context.Context, key string, data []byte) error {
+	return n.inner.Put(ctx, key, data)
+}
+func (n noList) Get(ctx context.Context, key string) ([]byte, error) { return n.inner.Get(ctx, key) }
+func (n noList) Delete(ctx context.Context, key string) error        { return n.inner.Delete(ctx, key) }
 
 func TestGCOfAStorageWithoutListingRefusesAndDeletesNothing(t *testing.T) {
 	local, err := storage.NewLocalStorage(t.TempDir())
