@@ -163,6 +163,11 @@ func (c *Client) Recover(ctx context.Context, opts RecoverOptions) (*RecoverRepo
 		if _, listed := catalogs[name]; listed {
 			continue
 		}
+		if head, _, err := idx.Read(ctx, name, index.MaxVersion); err != nil {
+			return report, fmt.Errorf("lake: recover %q: %w", name, err)
+		} else if head.Version > 0 {
+			continue // the index has it (a forced recovery)
+		}
 		rc := RecoveredCatalog{Name: name, BestEffort: len(entries)}
 		if !opts.DryRun {
 			commits := make([]index.Entry, len(entries))
