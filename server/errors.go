@@ -52,6 +52,9 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a body that is not Content-Type: application/json
 	CodeForbiddenOrigin      = "forbidden_origin"       // 403: a browser Origin that is neither this server nor allowed
 	CodeMisdirectedHost      = "misdirected_host"       // 421: a token-less server asked for a non-loopback Host
+	CodeInvalidVersion       = "invalid_version"        // 400: a version or time (at, before, after) that is malformed, out of range or in the future
+	CodeHistoryExpired       = "history_expired"        // 410: a version older than the lake keeps; the error has "floor"
+	CodeNotArchived          = "not_archived"           // 500: compaction met a log entry it cannot archive (POST /v1/check repairs)
 )
 
 // statusClientClosedRequest is the status logged (never seen by the client)
@@ -74,7 +77,9 @@ var errorTable = []struct {
 	// Stored data that cannot be used. Retrying does not help, so they are
 	// 500s, not 502/503: a missing body (memory storage of another process,
 	// a deleted object) is data loss or a misconfiguration to fix, not an
-	// upstream that is briefly down.
+	// upstream that is briefly down. A compaction's failure names what it
+	// could not archive first: the body error it wraps says why.
+	{err: lake.ErrNotArchived, code: CodeNotArchived, status: http.StatusInternalServerError},
 	{err: lake.ErrBodyMissing, code: CodeBodyMissing, status: http.StatusInternalServerError},
 	{err: lake.ErrDecrypt, code: CodeDecryptFailed, status: http.StatusInternalServerError},
 	{err: lake.ErrCorrupt, code: CodeCorrupt, status: http.StatusInternalServerError},
@@ -103,6 +108,8 @@ var errorTable = []struct {
 	{err: lake.ErrBodyTooLarge, code: CodeBodyTooLarge, status: http.StatusRequestEntityTooLarge, input: true},
 	{err: lake.ErrInvalidConfig, code: CodeInvalidConfig, status: http.StatusBadRequest, input: true},
 	{err: lake.ErrUnsupportedStorage, code: CodeUnsupportedStorage, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrInvalidVersion, code: CodeInvalidVersion, status: http.StatusBadRequest, input: true},
+	{err: lake.ErrHistoryExpired, code: CodeHistoryExpired, status: http.StatusGone, input: true},
 	{err: lake.ErrVersionOverflow, code: CodeVersionOverflow, status: http.StatusConflict},
 
 	// Stores that are down or busy: worth a retry later.
@@ -170,6 +177,8 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Floor is the oldest version readable now, on history_expired.
+	Floor int64 `json:"floor,omitempty"`
 }
 
 // hints are appended to the message of an error with that code: what the
@@ -178,6 +187,8 @@ var hints = map[string]string{
 	CodeNoDurableStorage: "over this API: PUT /v1/config with a durable storage " +
 		`({"storage":"local","path":...}, or "s3" or "oss"), or start the server with --storage memory ` +
 		"to accept bodies that live only in its memory",
+	CodeNotArchived: `over this API: POST /v1/check with {"catalog":NAME,"repair":true} removes the entry, ` +
+		"then compact again",
 }
 
 // message returns the message the server answers for err: its text, and
@@ -196,7 +207,12 @@ func writeError(w http.ResponseWriter, err error) (string, int) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lake"`)
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: message(err)}})
+	detail := errorDetail{Code: code, Message: message(err)}
+	var expired *lake.HistoryExpiredError
+	if errors.As(err, &expired) {
+		detail.Floor = expired.Floor
+	}
+	writeJSON(w, status, errorBody{Error: detail})
 	return code, status
 }
 

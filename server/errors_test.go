@@ -181,6 +181,11 @@ func TestClassify(t *testing.T) {
 		{lake.ErrStorageChange, "storage_change", 409},
 		{lake.ErrDocumentTooLarge, "document_too_large", 422},
 		{lake.ErrDeltaNotFound, "delta_not_found", 404},
+		{lake.ErrInvalidVersion, "invalid_version", 400},
+		{&lake.HistoryExpiredError{Catalog: "c", At: 1, Floor: 2}, "history_expired", 410},
+		{lake.ErrNotArchived, "not_archived", 500},
+		// A compaction that met a missing body names what it could not do.
+		{fmt.Errorf("%w: %w", lake.ErrNotArchived, lake.ErrBodyMissing), "not_archived", 500},
 		// Stored data first: a read of a corrupt body is not an input error
 		// even when the decode error it wraps is one.
 		{fmt.Errorf("%w: %w", lake.ErrCorrupt, lake.ErrInvalidValue), "corrupt", 500},

@@ -3,7 +3,15 @@
 //	POST   /v1/catalogs/{catalog}   write one delta: {"field":"a.b","value":...,"merge":"set"} -> {"version":N}
 //	                                ("merge":"script","script":"NAME" merges with a registered script)
 //	GET    /v1/catalogs/{catalog}   the document (?snap=1 saves a snapshot, ?strict=1 fails instead of
-//	                                skipping deltas), ETag "N" and Lake-Version: N
+//	                                skipping deltas, ?at=VERSION or ?at=RFC3339-TIME reads the past),
+//	                                ETag "N" and Lake-Version: N, the version served
+//	GET    /v1/catalogs/{catalog}/history
+//	                                {"changes":[{"version":..,"time":..,"field":..,"merge":..,"value":..}],
+//	                                "next":N}, newest first (?field=PATH&before=V&after=V&limit=N)
+//	POST   /v1/catalogs/{catalog}/compact
+//	                                archive the log to segments and trim it -> {"catalog":..,"snapshot":..,
+//	                                "archived":..,"segments":..,"entries":..,"trimmed":..,"removed":..}
+//	DELETE /v1/catalogs/{catalog}   delete the catalog -> {"catalog":..,"deleted":D}
 //	GET    /v1/catalogs             {"catalogs":[{"name":..,"version":..}],"next":".."} (?after=NAME&limit=N)
 //	DELETE /v1/catalogs/{catalog}/deltas/{version}
 //	                                remove one log entry (a repair) -> the removed entry
@@ -26,10 +34,12 @@
 // Options.AllowedOrigins one (which gets CORS answers), and a server
 // without tokens answers only loopback Host names (see guard.go).
 //
-// Errors are {"error":{"code":"...","message":"..."}}; see Classify and the
-// Code* constants. The files: server.go (routes, the document routes),
+// Errors are {"error":{"code":"...","message":"..."}} (history_expired adds
+// "floor", the oldest version readable now); see Classify and the Code*
+// constants. The files: server.go (routes, the document routes),
 // guard.go (Host, Origin, CORS, Content-Type), auth.go (tokens),
-// errors.go, config.go, scripts.go, check.go (repairs), health.go,
+// errors.go, config.go, scripts.go, check.go (repairs), history.go (the
+// past, compaction, deletion), health.go,
 // metrics.go. Raw JSON text is checked by internal/jsontext, which the
 // library shares.
 package server
@@ -127,6 +137,9 @@ func New(client *lake.Client, opts Options) http.Handler {
 
 	s.handle("POST /v1/catalogs/{catalog}", accessWrite, s.write)
 	s.handle("GET /v1/catalogs/{catalog}", accessRead, s.read)
+	s.handle("DELETE /v1/catalogs/{catalog}", accessWrite, s.deleteCatalog)
+	s.handle("GET /v1/catalogs/{catalog}/history", accessRead, s.history)
+	s.handle("POST /v1/catalogs/{catalog}/compact", accessWrite, s.compact)
 	s.handle("GET /v1/catalogs", accessRead, s.catalogs)
 	s.handle("GET /v1/config", accessRead, s.getConfig)
 	s.handle("PUT /v1/config", accessWrite, s.putConfig)
@@ -149,7 +162,9 @@ func New(client *lake.Client, opts Options) http.Handler {
 	// more specific than the same path without one, so these only catch what
 	// the routes above do not.
 	for path, allow := range map[string]string{
-		"/v1/catalogs/{catalog}":                  "GET, HEAD, POST",
+		"/v1/catalogs/{catalog}":                  "GET, HEAD, POST, DELETE",
+		"/v1/catalogs/{catalog}/history":          "GET, HEAD",
+		"/v1/catalogs/{catalog}/compact":          "POST",
 		"/v1/catalogs/{catalog}/deltas/{version}": "DELETE",
 		"/v1/catalogs":                            "GET, HEAD",
 		"/v1/config":                              "GET, HEAD, PUT",
@@ -309,7 +324,11 @@ func (s *server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.client.Read(r.Context(), readRequest(r.PathValue("catalog"), snap, strict))
+	req := readRequest(r.PathValue("catalog"), snap, strict)
+	if err := pastRead(&req, q.Get("at")); err != nil {
+		return err
+	}
+	res, err := s.client.Read(r.Context(), req)
 	if err != nil {
 		return storedConfigError(err)
 	}

@@ -250,7 +250,7 @@ func TestInputErrors(t *testing.T) {
 		{"bad limit", "GET", "/v1/catalogs?limit=0", "", 400, "bad_request"},
 		{"unknown route", "GET", "/v2/catalogs", "", 404, "not_found"},
 		{"nested path", "GET", "/v1/catalogs/a/b", "", 404, "not_found"},
-		{"method not allowed", "DELETE", "/v1/catalogs/c", "", 405, "method_not_allowed"},
+		{"method not allowed", "PUT", "/v1/catalogs/c", "{}", 405, "method_not_allowed"},
 		{"method not allowed on config", "POST", "/v1/config", "{}", 405, "method_not_allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -139,6 +139,8 @@ or give --storage memory (env LAKE_STORAGE=memory) to accept bodies that die wit
 		return "another process has this file:// lake open (is `lake serve` running on it? use its HTTP API, or stop it)"
 	case errors.Is(err, lake.ErrMetaUnavailable):
 		return "the meta store did not answer: check --meta / LAKE_META"
+	case errors.Is(err, lake.ErrHistoryExpired):
+		return "lake history CATALOG lists the changes still kept; the lake's config sets how long (retention)"
 	}
 	return ""
 }
@@ -348,12 +350,15 @@ Exit codes:
   1  the operation failed: store unavailable or locked, corrupt or missing data,
      no durable object store configured (see --storage), problems found by check
   2  bad usage or bad input (invalid catalog, field, value, merge type, config;
-     value too large; a config that would move the lake's data without --force):
+     value too large; a config that would move the lake's data without --force;
+     a version or time in the future, or older than the lake keeps):
      nothing was written
 
 Examples:
   lake write users profile.name '{"first":"Ada"}'
   lake read users
+  lake read users --at 2026-12-01T10:00:00Z
+  lake history users profile.name
   lake --meta redis://localhost:6379 config set '{"storage":"local","path":"/var/lib/lake/objects"}'
   lake --meta redis://localhost:6379 catalogs
   lake serve --listen 127.0.0.1:7171

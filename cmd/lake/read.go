@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	lake "github.com/hkloudou/lake/v2"
 )
@@ -15,15 +17,25 @@ func init() {
 	register(&command{
 		name:    "read",
 		summary: "print a catalog's document as one line of JSON",
-		usage:   "read CATALOG [--snap] [--strict] [--pretty] [--verbose]",
+		usage:   "read CATALOG [--at VERSION|TIME] [--snap] [--strict] [--pretty] [--verbose]",
 		help: `Prints the catalog's current document (the latest snapshot with the deltas
 after it folded in) as one line of JSON on stdout (indented with --pretty).
 A catalog never written to prints {}. With --verbose (-v), the version and
-the fold's details go to stderr.`,
+the fold's details go to stderr.
+
+--at prints the document as it was at a version (a positive integer, as
+lake write and lake history print them) or at an RFC 3339 time
+(2026-12-01T10:00:00Z, fractional seconds and UTC offsets allowed): every
+delta up to it folded, whether its entry is still in the meta store or
+archived in a log segment. A version older than the lake keeps (its config's
+retention) or than the catalog's last deletion exits 2 and names the oldest
+one still readable; so does a version or time in the future.`,
 		example: []string{
 			`lake read users`,
 			`lake read users --pretty`,
 			`lake read users --snap --verbose`,
+			`lake read users --at 2026-12-01T10:00:00Z`,
+			`lake read users --at 1796119200000000 -v`,
 		},
 		setup: setupRead,
 	})
@@ -32,6 +44,7 @@ the fold's details go to stderr.`,
 // readOptions are the flags of lake read.
 type readOptions struct {
 	snap, strict, verbose, pretty bool
+	at                            string // --at: a version or an RFC 3339 time
 }
 
 func setupRead(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
@@ -41,6 +54,7 @@ func setupRead(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 	fs.BoolVar(&o.verbose, "verbose", false, "print the version, snapshot and skipped deltas on stderr")
 	boolAlias(fs, &o.verbose, "v", "verbose")
 	fs.BoolVar(&o.pretty, "pretty", false, "print the document indented, over several lines")
+	fs.StringVar(&o.at, "at", "", "print the document as it was at `VERSION|TIME` (a version, or an RFC 3339 time such as 2026-12-01T10:00:00Z)")
 	return func(ctx context.Context, args []string) error { return runRead(ctx, a, o, args) }
 }
 
@@ -53,9 +67,13 @@ func runRead(ctx context.Context, a *app, o readOptions, args []string) error {
 	if err := lake.ValidateCatalog(args[0]); err != nil {
 		return err
 	}
+	req := readRequest(args[0], o.snap, o.strict)
+	if err := pastRead(&req, o.at); err != nil {
+		return err
+	}
 	client := a.open()
 	defer closeClient(a, client)
-	res, err := client.Read(ctx, readRequest(args[0], o.snap, o.strict))
+	res, err := client.Read(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -92,6 +110,30 @@ func printReadDetails(w io.Writer, res *lake.ReadResult, verbose bool) {
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "skipped version %d (field %q, merge %s): %s\n", s.Version, s.Field, s.Merge, s.Reason)
 	}
+}
+
+// pastRead points req at the past that --at names: a version or an RFC
+// 3339 time. An empty at leaves req a read of the present.
+func pastRead(req *lake.ReadRequest, at string) error {
+	if at == "" {
+		return nil
+	}
+	if req.GenerateSnap {
+		return usagef("--snap saves the current document: it cannot go with --at")
+	}
+	if v, err := strconv.ParseInt(at, 10, 64); err == nil {
+		if v <= 0 {
+			return usagef("--at %s: a version is a positive integer", at)
+		}
+		req.AtVersion = v
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return usagef("--at %q: want a version (a positive integer) or an RFC 3339 time such as 2026-12-01T10:00:00Z", at)
+	}
+	req.AtTime = t
+	return nil
 }
 
 // readRequest builds the library request.

@@ -34,11 +34,13 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve the lake's HTTP API",
-		usage:   "serve [--listen ADDR] [--token T | --token-file F] [--read-token T] [--allow-remote] [--cors-origin ORIGIN] [--allow-host NAME] [--require-safe-redis] [--cache-bytes N] [--max-document-size N]",
-		help: `Serves the HTTP API (POST/GET /v1/catalogs/{catalog}, GET /v1/catalogs,
-GET/PUT /v1/config, /healthz, /metrics) until SIGTERM or SIGINT, then stops
-accepting connections, lets requests in flight finish (up to 30s), closes the
-lake and exits 0.
+		usage:   "serve [--listen ADDR] [--token T | --token-file F] [--read-token T] [--allow-remote] [--cors-origin ORIGIN] [--allow-host NAME] [--require-safe-redis] [--cache-bytes N] [--max-document-size N] [--compact-every DURATION|off]",
+		help: `Serves the HTTP API (POST/GET/DELETE /v1/catalogs/{catalog}, GET
+/v1/catalogs/{catalog}?at=VERSION|TIME, GET /v1/catalogs/{catalog}/history,
+POST /v1/catalogs/{catalog}/compact, GET /v1/catalogs, GET/PUT /v1/config,
+/healthz, /metrics) until SIGTERM or SIGINT, then stops accepting
+connections, lets requests in flight finish (up to 30s), closes the lake and
+exits 0.
 
 Tokens: requests send "Authorization: Bearer TOKEN". A read-write token
 (--token, --token-file) may call everything; a read-only token (--read-token,
@@ -60,13 +62,23 @@ serve checks the meta store's settings (Redis: eviction policy,
 persistence) and logs each risky one as a warning; with
 --require-safe-redis it refuses to start instead (exit 1).
 
-Logs (log/slog) go to stderr: the storage in use and the lake's ID at start,
-then one line per request at info level.`,
+Compaction: every --compact-every (default 10s), the catalogs written
+through this server since the last round have their new log entries
+archived to log segments in the object store, and their logs trimmed in the
+meta store to the newest 1000 entries (after a snapshot; no entry younger
+than two minutes), which keeps the meta store's memory bounded. Reads of
+the past (?at=) read the segments. --compact-every off (or a negative
+duration) turns it off, for a lake that another process compacts (lake
+compact, POST /v1/catalogs/{catalog}/compact).
+
+Logs (log/slog) go to stderr: the storage in use, the lake's ID and the
+compaction interval at start, then one line per request at info level.`,
 		example: []string{
 			`lake serve`,
 			`lake --meta file:///var/lib/lake serve --listen :7171 --token-file /etc/lake/tokens`,
 			`lake --meta redis://localhost:6379 serve --token "$LAKE_TOKEN" --read-token "$LAKE_READ_TOKEN" --require-safe-redis`,
 			`lake serve --cors-origin https://app.example.com --allow-host lake.internal`,
+			`lake serve --compact-every 1m`,
 		},
 		setup: setupServe,
 	})
@@ -82,6 +94,7 @@ type serveFlags struct {
 	origins, hosts                                 stringList
 	requireSafe                                    bool
 	cacheBytes, maxDocument                        int64
+	compactEvery                                   compactInterval
 }
 
 func setupServe(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
@@ -99,6 +112,8 @@ func setupServe(fs *flag.FlagSet, a *app) func(context.Context, []string) error 
 	fs.BoolVar(&f.requireSafe, "require-safe-redis", false, "refuse to start while the meta store's settings put acknowledged writes at risk (eviction, no persistence)")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 0, "memory the document cache may hold, in `BYTES` (0: the library's default)")
 	fs.Int64Var(&f.maxDocument, "max-document-size", 0, "largest document a read folds, in `BYTES` (0: the library's default)")
+	fs.Var(&f.compactEvery, "compact-every", fmt.Sprintf("compact the catalogs written to every `DURATION` (0: the library's default, %v; off or a negative duration: never)",
+		lake.DefaultCompactionInterval))
 	return func(ctx context.Context, args []string) error { return runServe(ctx, a, f, args) }
 }
 
@@ -146,6 +161,7 @@ func (f *serveFlags) config(a *app) (serveConfig, error) {
 	return serveConfig{
 		listen: f.listen, logger: slog.New(handler),
 		requireSafe: f.requireSafe, cacheBytes: f.cacheBytes, maxDocumentSize: f.maxDocument,
+		compactEvery: time.Duration(f.compactEvery),
 		opts: server.Options{
 			ReadWriteTokens: rw, ReadOnlyTokens: ro, MaxBodyBytes: f.maxBody,
 			AllowedOrigins: f.origins, AllowedHosts: f.hosts,
@@ -160,6 +176,9 @@ type serveConfig struct {
 	requireSafe     bool  // --require-safe-redis
 	cacheBytes      int64 // 0: the library's default
 	maxDocumentSize int64 // 0: the library's default
+	// compactEvery is Option.Compaction.Interval: 0 the library's default,
+	// negative no background compaction.
+	compactEvery time.Duration
 }
 
 func serve(ctx context.Context, a *app, cfg serveConfig) error {
@@ -172,6 +191,7 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 		if cfg.maxDocumentSize > 0 {
 			o.MaxDocumentSize = cfg.maxDocumentSize
 		}
+		o.Compaction.Interval = cfg.compactEvery
 	})
 	closed := false
 	defer func() {
@@ -225,7 +245,8 @@ func serve(ctx context.Context, a *app, cfg serveConfig) error {
 		lakeID = "unknown"
 	}
 	log.Info("lake: serving", "addr", ln.Addr().String(), "meta", index.RedactURL(a.meta), "storage", kind,
-		"lake_id", lakeID, "auth", len(cfg.opts.ReadWriteTokens)+len(cfg.opts.ReadOnlyTokens) > 0)
+		"lake_id", lakeID, "auth", len(cfg.opts.ReadWriteTokens)+len(cfg.opts.ReadOnlyTokens) > 0,
+		"compaction", compactInterval(cfg.compactEvery).effective())
 	if kindErr == nil && kind == "memory" && a.storage != storageMemory {
 		log.Warn("lake: no durable object store configured: writes are refused (503) until a config is stored, " +
 			"e.g. lake --meta URL config set '{\"storage\":\"local\",\"path\":\"/var/lib/lake/objects\"}'; " +
@@ -303,6 +324,45 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// compactInterval is --compact-every: a duration, 0 for the library's
+// default, or off (any negative duration) for no background compaction.
+type compactInterval time.Duration
+
+func (c *compactInterval) String() string {
+	switch {
+	case c == nil:
+		return "0s"
+	case *c < 0:
+		return "off"
+	}
+	return time.Duration(*c).String()
+}
+
+func (c *compactInterval) Set(v string) error {
+	if v == "off" {
+		*c = -1
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 30s or 5m, 0 for the default (%v), or off", lake.DefaultCompactionInterval)
+	}
+	*c = compactInterval(d)
+	return nil
+}
+
+// effective is the interval the client runs with, as the start log shows
+// it: "10s", or "off".
+func (c compactInterval) effective() string {
+	switch {
+	case c < 0:
+		return "off"
+	case c == 0:
+		return lake.DefaultCompactionInterval.String()
+	}
+	return time.Duration(c).String()
 }
 
 // stringList is a repeatable string flag.
