@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -58,8 +59,9 @@ func (c *Client) Catalogs(ctx context.Context, after string, limit int) ([]Catal
 }
 
 // DeleteCatalog removes catalog from the lake and returns its deletion
-// version. Its index goes at once, in one atomic step: reads return {} at
-// version 0 and Catalogs no longer lists it. Its objects (snapshots,
+// version. Its log is archived to segments first; then its index goes at
+// once, in one atomic step: reads return {} at version 0 and Catalogs no
+// longer lists it. Its objects (snapshots,
 // segments, its bodies in packs) stay until a garbage collection after the
 // retention period, so that a catalog deleted by mistake can be recovered
 // until then. A write after the deletion starts a fresh catalog whose
@@ -72,6 +74,14 @@ func (c *Client) DeleteCatalog(ctx context.Context, catalog string) (int64, erro
 	idx, s, err := c.ready(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("lake: delete %q: %w", catalog, err)
+	}
+	if s.holder == "" {
+		// Its log goes to segments first, so that a recovery before the
+		// retention period ends can still bring the catalog back whole,
+		// and its packs are free to go.
+		if _, err := c.archive(ctx, idx, s, catalog, &CompactResult{}); err != nil && !errors.Is(err, ErrNotArchived) {
+			return 0, fmt.Errorf("lake: delete %q: archive its log first: %w", catalog, err)
+		}
 	}
 	d, err := idx.DeleteCatalog(ctx, catalog)
 	if err != nil {
