@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -401,4 +402,28 @@ func (c *Client) History(ctx context.Context, req HistoryRequest) (*HistoryResul
 func touches(path, field []string) bool {
 	n := min(len(path), len(field))
 	return slices.Equal(path[:n], field[:n])
+}
+
+// ParseAt reads a point of a catalog's past written as text, as the HTTP
+// API's ?at= and the CLI's --at take it: a version (a positive integer) or
+// an RFC 3339 time, fractional seconds and offsets allowed. It returns the
+// ReadRequest.AtVersion or AtTime to set; anything else is
+// ErrInvalidVersion.
+func ParseAt(text string) (version int64, at time.Time, err error) {
+	digits := text != ""
+	for i := 0; i < len(text); i++ {
+		digits = digits && text[i] >= '0' && text[i] <= '9'
+	}
+	if digits {
+		v, err := strconv.ParseInt(text, 10, 64)
+		if err != nil || v <= 0 || v > index.MaxVersion {
+			return 0, time.Time{}, fmt.Errorf("%w: %s is not a version (1 to 2^53-1)", ErrInvalidVersion, text)
+		}
+		return v, time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("%w: %q is neither a version (a positive integer) nor an RFC 3339 time such as 2026-12-01T10:00:00Z", ErrInvalidVersion, text)
+	}
+	return 0, t, nil
 }

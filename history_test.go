@@ -396,3 +396,22 @@ func TestCompactorsWritersAndReadersOfThePastRunTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAtTakesVersionsAndRFC3339Times(t *testing.T) {
+	if v, at, err := lake.ParseAt("1795650085846807"); err != nil || v != 1795650085846807 || !at.IsZero() {
+		t.Fatal(v, at, err)
+	}
+	for text, want := range map[string]time.Time{
+		"2026-12-01T10:00:00Z":        time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
+		"2026-12-01T10:00:00.5+02:00": time.Date(2026, 12, 1, 8, 0, 0, 5e8, time.UTC),
+	} {
+		if v, at, err := lake.ParseAt(text); err != nil || v != 0 || !at.Equal(want) {
+			t.Fatalf("%q: %v %v %v", text, v, at, err)
+		}
+	}
+	for _, bad := range []string{"", "0", "-5", "9007199254740992", "99999999999999999999", "1.5", "2026-12-01", "yesterday", "\xff", "12a"} {
+		if _, _, err := lake.ParseAt(bad); !errors.Is(err, lake.ErrInvalidVersion) {
+			t.Fatalf("%q: %v, want ErrInvalidVersion", bad, err)
+		}
+	}
+}
