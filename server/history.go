@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	lake "github.com/hkloudou/lake/v2"
 )
@@ -29,7 +28,7 @@ import (
 
 // pastRead points req at the past that the query parameter at names: a
 // version (a positive integer) or an RFC 3339 time, fractional seconds
-// allowed. An empty at leaves req a read of the present.
+// allowed (lake.ParseAt). An empty at leaves req a read of the present.
 func pastRead(req *lake.ReadRequest, at string) error {
 	if at == "" {
 		return nil
@@ -37,32 +36,15 @@ func pastRead(req *lake.ReadRequest, at string) error {
 	if req.GenerateSnap {
 		return newError(http.StatusBadRequest, CodeBadRequest, "snap=1 saves the current document: it cannot go with at")
 	}
-	if isDigits(at) {
-		v, err := strconv.ParseInt(at, 10, 64)
-		if err != nil || v <= 0 {
-			return fmt.Errorf("%w: at=%s is not a version (1 to 2^53-1)", lake.ErrInvalidVersion, at)
-		}
-		req.AtVersion = v
-		return nil
-	}
 	// A '+' of a UTC offset that was not percent-encoded arrives as a
 	// space, which RFC 3339 never holds.
-	t, err := time.Parse(time.RFC3339, strings.ReplaceAll(at, " ", "+"))
+	v, t, err := lake.ParseAt(strings.ReplaceAll(at, " ", "+"))
 	if err != nil {
-		return fmt.Errorf("%w: at=%q is neither a version (a positive integer) nor an RFC 3339 time (2026-12-01T10:00:00Z, 2026-12-01T10:00:00.5%%2B02:00)",
+		return fmt.Errorf("%w: at=%q is neither a version (1 to 2^53-1) nor an RFC 3339 time (2026-12-01T10:00:00Z, 2026-12-01T10:00:00.5%%2B02:00)",
 			lake.ErrInvalidVersion, at)
 	}
-	req.AtTime = t
+	req.AtVersion, req.AtTime = v, t
 	return nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // versionParam parses the query parameter name, a version bound: 0 when

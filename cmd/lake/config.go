@@ -45,7 +45,9 @@ DIR/objects.
 
 Fields: name, storage (local, s3, oss, memory; required), path, endpoint,
 region, bucket, access_key, secret_key, secret_key_file, path_style (auto,
-path, virtual), aes_pwd, aes_pwd_file, encrypt.
+path, virtual), aes_pwd, aes_pwd_file, encrypt, retention (how long reads
+of the past reach back: a duration such as 720h or a number of days such
+as 30d; none keeps every version).
 
 Secrets can stay out of the stored config, which anyone who reads Redis can
 read: leave secret_key (and access_key) out and give each process
@@ -121,7 +123,11 @@ type configSetOptions struct {
 	force, createBucket bool
 }
 
-func configSet(ctx context.Context, a *app, source string, opt configSetOptions) error {
+// readConfig reads a config as config set takes it: JSON text (it starts
+// with "{"), a FILE, or - for stdin, and checks it (config.ParseInput:
+// unknown fields and "***" secrets are refused). lake recover --config
+// reads its config with it too.
+func readConfig(a *app, source string) (*config.Config, error) {
 	var (
 		data []byte
 		err  error
@@ -135,9 +141,13 @@ func configSet(ctx context.Context, a *app, source string, opt configSetOptions)
 		data, err = os.ReadFile(source)
 	}
 	if err != nil {
-		return usagef("read config: %v", err)
+		return nil, usagef("read config: %v", err)
 	}
-	cfg, err := config.ParseInput(data)
+	return config.ParseInput(data)
+}
+
+func configSet(ctx context.Context, a *app, source string, opt configSetOptions) error {
+	cfg, err := readConfig(a, source)
 	if err != nil {
 		return err
 	}

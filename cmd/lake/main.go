@@ -117,7 +117,9 @@ func exitCode(err error) int {
 	}
 	// A config that would move a lake with data is refused before anything
 	// is written, and --force is the way past it: bad usage, for the CLI.
-	if lake.IsInputError(err) || errors.Is(err, lake.ErrStorageChange) {
+	// So is a recovery onto an index that still has catalogs, which
+	// --force is the way past.
+	if lake.IsInputError(err) || errors.Is(err, lake.ErrStorageChange) || errors.Is(err, lake.ErrIndexNotEmpty) {
 		return exitUsage
 	}
 	return exitRuntime
@@ -139,6 +141,10 @@ or give --storage memory (env LAKE_STORAGE=memory) to accept bodies that die wit
 		return "another process has this file:// lake open (is `lake serve` running on it? use its HTTP API, or stop it)"
 	case errors.Is(err, lake.ErrMetaUnavailable):
 		return "the meta store did not answer: check --meta / LAKE_META"
+	case errors.Is(err, lake.ErrGCNotSupported):
+		return "garbage collection and recovery list the object store's keys, which this lake's storage cannot do (memory storage: no config stored, or --storage memory); nothing was deleted or written"
+	case errors.Is(err, lake.ErrIndexNotEmpty):
+		return "lake recover rebuilds an index that lost its catalogs; --force rebuilds only the catalogs this index lacks and leaves the others as they are"
 	case errors.Is(err, lake.ErrHistoryExpired):
 		return "lake history CATALOG lists the changes still kept; the lake's config sets how long (retention)"
 	}
@@ -351,7 +357,8 @@ Exit codes:
      no durable object store configured (see --storage), problems found by check
   2  bad usage or bad input (invalid catalog, field, value, merge type, config;
      value too large; a config that would move the lake's data without --force;
-     a version or time in the future, or older than the lake keeps):
+     a version or time in the future, or older than the lake keeps;
+     lake recover onto an index that still has catalogs, without --force):
      nothing was written
 
 Examples:
@@ -361,6 +368,8 @@ Examples:
   lake history users profile.name
   lake --meta redis://localhost:6379 config set '{"storage":"local","path":"/var/lib/lake/objects"}'
   lake --meta redis://localhost:6379 catalogs
+  lake --meta redis://localhost:6379 gc --dry-run
+  lake --meta redis://localhost:6379 recover --config lake-config.json
   lake serve --listen 127.0.0.1:7171
 `)
 	io.WriteString(w, b.String())

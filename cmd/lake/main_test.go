@@ -124,13 +124,13 @@ func TestHelp(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		out := mustLake(t, dir, "", args...)
-		for _, want := range []string{"write", "read", "catalogs", "config", "serve", "history", "compact", "delete", "Exit codes", "--meta"} {
+		for _, want := range []string{"write", "read", "catalogs", "config", "serve", "history", "compact", "delete", "gc", "recover", "Exit codes", "--meta"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("lake %v lacks %q:\n%s", args, want, out)
 			}
 		}
 	}
-	for _, name := range []string{"write", "read", "catalogs", "config", "serve", "history", "compact", "delete"} {
+	for _, name := range []string{"write", "read", "catalogs", "config", "serve", "history", "compact", "delete", "gc", "recover"} {
 		for _, args := range [][]string{{name, "--help"}, {"help", name}} {
 			out := mustLake(t, dir, "", args...)
 			if !strings.Contains(out, "Usage:\n  lake "+name) || !strings.Contains(out, "Examples:") {

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
 
 	lake "github.com/hkloudou/lake/v2"
 )
@@ -113,7 +111,7 @@ func printReadDetails(w io.Writer, res *lake.ReadResult, verbose bool) {
 }
 
 // pastRead points req at the past that --at names: a version or an RFC
-// 3339 time. An empty at leaves req a read of the present.
+// 3339 time (lake.ParseAt). An empty at leaves req a read of the present.
 func pastRead(req *lake.ReadRequest, at string) error {
 	if at == "" {
 		return nil
@@ -121,18 +119,11 @@ func pastRead(req *lake.ReadRequest, at string) error {
 	if req.GenerateSnap {
 		return usagef("--snap saves the current document: it cannot go with --at")
 	}
-	if v, err := strconv.ParseInt(at, 10, 64); err == nil {
-		if v <= 0 {
-			return usagef("--at %s: a version is a positive integer", at)
-		}
-		req.AtVersion = v
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, at)
+	v, t, err := lake.ParseAt(at)
 	if err != nil {
-		return usagef("--at %q: want a version (a positive integer) or an RFC 3339 time such as 2026-12-01T10:00:00Z", at)
+		return usagef("--at %q: invalid version: want a version (a positive integer, at most 2^53-1) or an RFC 3339 time such as 2026-12-01T10:00:00Z", at)
 	}
-	req.AtTime = t
+	req.AtVersion, req.AtTime = v, t
 	return nil
 }
 
