@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,19 +28,32 @@ import (
 //
 //	format                   key: "sealed-1" (bolt_format.go; absent in a
 //	                         namespace created before sealed values)
-//	counts                   key: how many catalogs, merge script names, sources
+//	counts                   key: how many catalogs, merge script names, sources,
+//	                         deleted catalogs
 //	setting                  key: the config (JSON)
 //	lake_id                  key: the lake's ID (LakeID)
 //	scripts/                 bucket: =<merge script name> -> source hash
 //	script_sources/          bucket: =<hash> -> a merge script's source (immutable)
+//	gone/                    bucket: =<catalog> -> its last deletion version
+//	                         (DeleteCatalog), which outlives the catalog;
+//	                         created by the first deletion
 //	catalogs/                bucket of catalogs:
 //	  =<catalog>/            bucket per catalog:
 //	    head                 key: version, snapshot pointer, epoch, removals,
 //	                         entry count (boltHead; a catalog written before
 //	                         sealing has the keys version, snap_version and
 //	                         snap_key instead, until its next write)
+//	    history              key: archived, trimmed, and how many entries snaps/
+//	                         and segs/ hold (History; absent, all are 0)
 //	    log/                 bucket: version -> encoded delta (member.go)
 //	    ids/                 bucket: delta ID -> version
+//	    snaps/               bucket: version -> snapshot object key: every
+//	                         pointer SaveSnapshot moved to (or Restore wrote)
+//	                         that Forget has not taken out
+//	    segs/                bucket: last version -> after | segment object key
+//
+// Maintenance leases (History.Lease) are not in the file: one process owns
+// it, so they live in that process's memory (boltIndex.leases).
 //
 // Every value is sealed with a CRC-32C (bolt_format.go). Versions are 8-byte
 // big-endian integers, so a cursor walks the log in version order. Catalog,
@@ -64,6 +78,9 @@ type boltIndex struct {
 	commits *batch.Batcher[boltCommit, int64]
 	// broken is the ErrCorrupt of the first panic inside bbolt.
 	broken atomic.Pointer[error]
+	// leases are the catalogs' maintenance leases, by catalog.
+	leaseMu sync.Mutex
+	leases  map[string]boltLease
 }
 
 var (
@@ -78,11 +95,15 @@ var (
 	bucketCatalogs      = []byte("catalogs")
 	bucketLog           = []byte("log")
 	bucketIDs           = []byte("ids")
+	bucketSnaps         = []byte("snaps")
+	bucketSegs          = []byte("segs")
+	bucketGone          = []byte("gone")
 	keyFormat           = []byte("format")
 	keyCounts           = []byte("counts")
 	keySetting          = []byte("setting")
 	keyLakeID           = []byte("lake_id")
 	keyHead             = []byte("head")
+	keyHistory          = []byte("history")
 	// The head's keys before sealed values.
 	keyVersion     = []byte("version")
 	keySnapVersion = []byte("snap_version")
@@ -260,6 +281,10 @@ func (b *boltIndex) Wipe(ctx context.Context) error {
 	if err != nil {
 		return b.classify(fmt.Errorf("wipe namespace %q: %w", b.root, err))
 	}
+	// The Redis engine's leases are keys under the prefix too.
+	b.leaseMu.Lock()
+	clear(b.leases)
+	b.leaseMu.Unlock()
 	return nil
 }
 

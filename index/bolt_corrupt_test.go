@@ -36,11 +36,15 @@ var fixtureCatalogs = []struct {
 	{"unicode/ü:|x", 12},
 	{"held", 5},
 	{"removed", 20},
+	{"dropped", 4},
 }
 
 // buildFixture writes a real meta.db through the engine: catalogs (one with
-// deltas held in memory, one with a removed entry), snapshots, scripts (one
-// deleted), a config and the lake ID. scale divides the commit counts.
+// deltas held in memory, one with a removed entry, one with segments (one
+// forgotten), a trimmed log and two snapshots in its history, one deleted),
+// snapshots,
+// scripts (one deleted), a config and the lake ID. scale divides the
+// commit counts.
 // The last transaction changes nothing (a reopen): a damaged newest meta
 // page makes bbolt fall back to the one before, which must then hold the
 // same answers. A deterministic fixture is the same file byte for byte in
@@ -103,10 +107,36 @@ func buildFixture(t testing.TB, dir string, scale int, deterministic bool) {
 				t.Fatal(err)
 			}
 		}
+		if c.name == "orders" {
+			p := SnapshotPointer{Version: versions[len(versions)/4], Key: c.name + "/early-snap.json"}
+			if ok, err := idx.SaveSnapshot(ctx, c.name, p, head.Lineage()); err != nil || !ok {
+				t.Fatalf("SaveSnapshot(%q): %v, %v", c.name, ok, err)
+			}
+		}
 		if len(versions) > 2 && c.name != "users" {
 			p := SnapshotPointer{Version: versions[len(versions)/2], Key: c.name + "/snap.json"}
 			if ok, err := idx.SaveSnapshot(ctx, c.name, p, head.Lineage()); err != nil || !ok {
 				t.Fatalf("SaveSnapshot(%q): %v, %v", c.name, ok, err)
+			}
+		}
+		switch c.name {
+		case "orders":
+			quarter, half := versions[len(versions)/4], versions[len(versions)/2]
+			for _, s := range []Segment{{0, quarter, "orders/seg-1"}, {quarter, half, "orders/seg-2"}} {
+				if err := idx.AddSegment(ctx, c.name, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := idx.Trim(ctx, c.name, quarter); err != nil {
+				t.Fatal(err)
+			}
+			// A gap below the trim floor, as garbage collection leaves it.
+			if err := idx.Forget(ctx, c.name, nil, []Segment{{0, quarter, "orders/seg-1"}}); err != nil {
+				t.Fatal(err)
+			}
+		case "dropped":
+			if _, err := idx.DeleteCatalog(ctx, c.name); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
@@ -151,11 +181,20 @@ type lakeAnswers struct {
 	heads    map[string]Head
 	reads    map[string][]Delta
 	logs     map[string][]Delta
+	ranges   map[string]rangeAnswer
+	history  map[string][]SnapshotPointer
 	scripts  map[string]string
 	sources  map[string]string
 	hashes   map[string]string
 	config   []byte
 	lakeID   string
+}
+
+// rangeAnswer is what Range answers.
+type rangeAnswer struct {
+	head     Head
+	segments []Segment
+	deltas   []Delta
 }
 
 // askAll asks idx everything. Each answer goes to the result, or, if the
@@ -164,6 +203,7 @@ func askAll(idx Index) (a lakeAnswers, errs map[string]error) {
 	ctx := context.Background()
 	errs = map[string]error{}
 	a = lakeAnswers{heads: map[string]Head{}, reads: map[string][]Delta{}, logs: map[string][]Delta{},
+		ranges: map[string]rangeAnswer{}, history: map[string][]SnapshotPointer{},
 		scripts: map[string]string{}, sources: map[string]string{}, hashes: map[string]string{}}
 	var err error
 	if a.catalogs, err = idx.Catalogs(ctx, "", 1000); err != nil {
@@ -178,6 +218,15 @@ func askAll(idx Index) (a lakeAnswers, errs map[string]error) {
 		}
 		if a.logs[c.name], err = idx.Log(ctx, c.name, 0, MaxVersion); err != nil {
 			errs["log "+c.name] = err
+		}
+		var r rangeAnswer
+		if r.head, r.segments, r.deltas, err = idx.Range(ctx, c.name, 0, MaxVersion); err != nil {
+			errs["range "+c.name] = err
+		} else {
+			a.ranges[c.name] = r
+		}
+		if a.history[c.name], err = idx.Snapshots(ctx, c.name, MaxVersion, 100); err != nil {
+			errs["snapshots "+c.name] = err
 		}
 	}
 	if a.scripts, err = idx.Scripts(ctx); err != nil {
@@ -215,6 +264,8 @@ func compareAnswers(got, want lakeAnswers, errs map[string]error) []string {
 		check("read "+c.name, got.heads[c.name], want.heads[c.name])
 		check("read "+c.name, got.reads[c.name], want.reads[c.name])
 		check("log "+c.name, got.logs[c.name], want.logs[c.name])
+		check("range "+c.name, got.ranges[c.name], want.ranges[c.name])
+		check("snapshots "+c.name, got.history[c.name], want.history[c.name])
 	}
 	check("scripts", got.scripts, want.scripts)
 	for i, name := range []string{"counter", "merge", "gone", ""} {
@@ -578,6 +629,18 @@ func TestFileFlippedValueIsErrCorruptNotAWrongAnswer(t *testing.T) {
 		}, func(idx Index) error { _, err := idx.ScriptSource(ctx, "h0"); return err }},
 		{"lake ID", func(root *bolt.Bucket) (*bolt.Bucket, []byte) { return root, keyLakeID },
 			func(idx Index) error { _, err := idx.LakeID(ctx); return err }},
+		{"history key", func(root *bolt.Bucket) (*bolt.Bucket, []byte) { return catalog(root), keyHistory },
+			func(idx Index) error { _, _, _, err := idx.Range(ctx, "orders", 0, MaxVersion); return err }},
+		{"snapshot history entry", func(root *bolt.Bucket) (*bolt.Bucket, []byte) {
+			snaps := catalog(root).Bucket(bucketSnaps)
+			return snaps, firstKey(snaps)
+		}, func(idx Index) error { _, err := idx.Snapshots(ctx, "orders", MaxVersion, 10); return err }},
+		{"segment", func(root *bolt.Bucket) (*bolt.Bucket, []byte) {
+			segs := catalog(root).Bucket(bucketSegs)
+			return segs, firstKey(segs)
+		}, func(idx Index) error { _, _, _, err := idx.Range(ctx, "orders", 0, MaxVersion); return err }},
+		{"deletion version", func(root *bolt.Bucket) (*bolt.Bucket, []byte) { return root.Bucket(bucketGone), nameKey("dropped") },
+			func(idx Index) error { _, _, err := idx.Read(ctx, "dropped", 0); return err }},
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
@@ -649,6 +712,11 @@ func TestFileWrittenBeforeSealingStillOpensAndReads(t *testing.T) {
 	if err != nil || head != (Head{Version: 1010, Snapshot: SnapshotPointer{Version: 1005, Key: "c/snap"}, Pending: 1, From: 1005}) || !reflect.DeepEqual(got, deltas[2:]) {
 		t.Fatalf("Read = %+v, %+v, %v", head, got, err)
 	}
+	// History on the unsealed head: its own sealed key, the head untouched.
+	must(t, idx.AddSegment(ctx, "c", Segment{After: 0, Last: 1005, Key: "c/seg"}))
+	if head, _, err := idx.Read(ctx, "c", 0); err != nil || head.Archived != 1005 || head.Version != 1010 {
+		t.Fatalf("Read after AddSegment = %+v, %v", head, err)
+	}
 	if config, err := idx.LoadConfig(ctx); err != nil || string(config) != `{"a":1}` {
 		t.Fatalf("LoadConfig = %q, %v", config, err)
 	}
@@ -674,6 +742,14 @@ func TestFileWrittenBeforeSealingStillOpensAndReads(t *testing.T) {
 	all, err := idx.Log(ctx, "c", 0, MaxVersion)
 	if err != nil || len(all) != 3 || all[0] != deltas[1] {
 		t.Fatalf("Log = %+v, %v", all, err)
+	}
+	if n, err := idx.Trim(ctx, "c", 1005); err != nil || n != 1 {
+		t.Fatalf("Trim = %d, %v", n, err)
+	}
+	must(t, idx.Close())
+	idx = openFileTest(t, dir, Options{})
+	if _, segs, got, err := idx.Range(ctx, "c", 0, MaxVersion); err != nil || len(segs) != 1 || len(got) != 2 || got[0].Version != 1010 {
+		t.Fatalf("Range after trim = %+v, %+v, %v", segs, got, err)
 	}
 }
 

@@ -21,8 +21,10 @@ import (
 //
 //	namespace root values        "root"
 //	scripts/, script_sources/    the bucket's name
-//	a catalog's head             "=<catalog>"
+//	gone/                        "gone"
+//	a catalog's head, history    "=<catalog>"
 //	its log/ and ids/ entries    "=<catalog>/log", "=<catalog>/ids"
+//	its snaps/ and segs/ entries "=<catalog>/snaps", "=<catalog>/segs"
 //
 // 0xC1 is never the first byte of a value written before sealing (a format
 // version "v1" of sorts): those were 8-byte big-endian versions below 2^53
@@ -89,11 +91,14 @@ const (
 	scopeRoot          = "root"
 	scopeScripts       = "scripts"
 	scopeScriptSources = "script_sources"
+	scopeGone          = "gone"
 )
 
 func scopeCatalog(catalog string) string { return "=" + catalog }
 func scopeLog(catalog string) string     { return "=" + catalog + "/log" }
 func scopeIDs(catalog string) string     { return "=" + catalog + "/ids" }
+func scopeSnaps(catalog string) string   { return "=" + catalog + "/snaps" }
+func scopeSegs(catalog string) string    { return "=" + catalog + "/segs" }
 
 // boltHead is a catalog's head as the file engine stores it: one sealed
 // value under the catalog bucket's key "head",
@@ -106,9 +111,17 @@ func scopeIDs(catalog string) string     { return "=" + catalog + "/ids" }
 // check at Open. A catalog written before sealing has the unsealed keys
 // "version", "snap_version" and "snap_key" instead (and no epoch, removal
 // count or entry count); its first write replaces them with "head".
+//
+// Archived and Trimmed are not in this value but in the catalog's key
+// "history" (encodeHistory): the head's variable tail, snap_key, leaves no
+// room to extend it, and a catalog without history needs no key at all.
+// Deleted is the namespace's gone/ entry for the catalog.
 type boltHead struct {
 	Head
 	entries int64
+	// snapshots and segments count the entries in snaps/ and segs/ (the
+	// history key).
+	snapshots, segments int64
 	// legacy: read from the unsealed keys; entries is unknown (-1).
 	legacy bool
 }
@@ -147,17 +160,92 @@ func decodeHead(catalog string, payload []byte) (boltHead, error) {
 	return h, nil
 }
 
+// encodeHistory is the payload of a catalog's key "history", written by
+// the calls that change it (SaveSnapshot, AddSegment, Trim, Forget,
+// Restore; absent, all four are 0):
+//
+//	archived | trimmed | snapshots | segments
+//
+// four 8-byte big-endian integers: Head.Archived, Head.Trimmed and the
+// numbers of entries in snaps/ and segs/, so that the check at Open
+// notices one that vanished (Forget leaves gaps, so the entries alone
+// cannot tell).
+func encodeHistory(h boltHead) []byte {
+	out := make([]byte, 0, 32)
+	for _, v := range []int64{h.Archived, h.Trimmed, h.snapshots, h.segments} {
+		out = binary.BigEndian.AppendUint64(out, uint64(v))
+	}
+	return out
+}
+
+// decodeHistory fills h's history fields from the key's payload.
+func decodeHistory(catalog string, payload []byte, h *boltHead) error {
+	if len(payload) != 32 {
+		return fmt.Errorf("%w: history of %q is %d bytes, want 32", ErrCorrupt, catalog, len(payload))
+	}
+	for i, dst := range []*int64{&h.Archived, &h.Trimmed, &h.snapshots, &h.segments} {
+		v := binary.BigEndian.Uint64(payload[8*i:])
+		if v > MaxVersion {
+			return fmt.Errorf("%w: history of %q: field %d is %d, beyond 2^53-1", ErrCorrupt, catalog, i, v)
+		}
+		*dst = int64(v)
+	}
+	return nil
+}
+
+// checkHistory checks the History rules on a whole head: nothing is trimmed
+// that is not archived or is above the snapshot, and nothing is archived
+// beyond the log.
+func checkHistory(catalog string, h boltHead) error {
+	switch {
+	case h.Trimmed > h.Archived:
+		return fmt.Errorf("%w: head of %q: trimmed to %d, beyond the archive's %d", ErrCorrupt, catalog, h.Trimmed, h.Archived)
+	case h.Trimmed > h.Snapshot.Version:
+		return fmt.Errorf("%w: head of %q: trimmed to %d, beyond the snapshot's %d", ErrCorrupt, catalog, h.Trimmed, h.Snapshot.Version)
+	case h.Archived > h.Version:
+		return fmt.Errorf("%w: head of %q: archived to %d, beyond version %d", ErrCorrupt, catalog, h.Archived, h.Version)
+	}
+	return nil
+}
+
+// encodeSegment is the payload of a segs/ entry, whose key is the
+// segment's last version:
+//
+//	after | key
+//
+// an 8-byte big-endian integer and the segment's object key (the rest).
+func encodeSegment(s Segment) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(s.Key)), uint64(s.After)), s.Key...)
+}
+
+func decodeSegment(catalog string, last int64, payload []byte) (Segment, error) {
+	if len(payload) <= 8 {
+		return Segment{}, fmt.Errorf("%w: segment of %q ending at %d is %d bytes, want more than 8", ErrCorrupt, catalog, last, len(payload))
+	}
+	after := binary.BigEndian.Uint64(payload)
+	if after >= uint64(last) {
+		return Segment{}, fmt.Errorf("%w: segment of %q ending at %d starts after %d", ErrCorrupt, catalog, last, after)
+	}
+	return Segment{After: int64(after), Last: last, Key: string(payload[8:])}, nil
+}
+
 // boltCounts is the sealed value of the namespace's key "counts": how many
-// catalogs, script names and script sources it holds, so that the check at
-// Open notices one that vanished. Three 8-byte big-endian integers. Only a
+// catalogs, script names, script sources and deleted catalogs (gone/
+// entries) it holds, so that the check at Open notices one that vanished.
+// Four 8-byte big-endian integers, or three while no catalog was ever
+// deleted: the form every namespace had before DeleteCatalog. Only a
 // namespace created sealed has it.
 type boltCounts struct {
-	catalogs, scripts, sources int64
+	catalogs, scripts, sources, gone int64
 }
 
 func encodeCounts(c boltCounts) []byte {
-	out := make([]byte, 0, 24)
-	for _, v := range []int64{c.catalogs, c.scripts, c.sources} {
+	fields := []int64{c.catalogs, c.scripts, c.sources, c.gone}
+	if c.gone == 0 {
+		fields = fields[:3]
+	}
+	out := make([]byte, 0, 8*len(fields))
+	for _, v := range fields {
 		out = binary.BigEndian.AppendUint64(out, uint64(v))
 	}
 	return out
@@ -165,15 +253,23 @@ func encodeCounts(c boltCounts) []byte {
 
 func decodeCounts(payload []byte) (boltCounts, error) {
 	var c boltCounts
-	if len(payload) != 24 {
-		return c, fmt.Errorf("%w: counts of %d bytes, want 24", ErrCorrupt, len(payload))
+	fields := []*int64{&c.catalogs, &c.scripts, &c.sources, &c.gone}
+	switch len(payload) {
+	case 24:
+		fields = fields[:3]
+	case 32:
+	default:
+		return c, fmt.Errorf("%w: counts of %d bytes, want 24 or 32", ErrCorrupt, len(payload))
 	}
-	for i, dst := range []*int64{&c.catalogs, &c.scripts, &c.sources} {
+	for i, dst := range fields {
 		v := binary.BigEndian.Uint64(payload[8*i:])
 		if v > 1<<62 {
 			return boltCounts{}, fmt.Errorf("%w: count %d is %d", ErrCorrupt, i, v)
 		}
 		*dst = int64(v)
+	}
+	if len(payload) == 32 && c.gone == 0 {
+		return boltCounts{}, fmt.Errorf("%w: counts of 32 bytes with no deleted catalog", ErrCorrupt)
 	}
 	return c, nil
 }

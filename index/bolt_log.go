@@ -15,7 +15,7 @@ import (
 
 // The file engine's log: commits (a batch per transaction), reads, the log
 // range, snapshot pointers, removals and the catalog listing, over the
-// per-catalog buckets described in bolt.go.
+// per-catalog buckets described in bolt.go. Its History is bolt_history.go.
 
 func versionKey(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
 
@@ -31,8 +31,46 @@ func parseVersionKey(b []byte) (int64, error) {
 	return int64(v), nil
 }
 
-// loadHead reads a catalog bucket's head; a nil bucket is an empty catalog.
+// catalogHead returns a catalog's bucket (nil if it has none) and its
+// head, with Deleted.
+func (b *boltIndex) catalogHead(root *bolt.Bucket, catalog string) (*bolt.Bucket, boltHead, error) {
+	cat := b.catalog(root, catalog)
+	h, err := b.loadHead(cat, catalog)
+	if err != nil {
+		return nil, boltHead{}, err
+	}
+	h.Deleted, err = loadGone(root, catalog)
+	if err != nil {
+		return nil, boltHead{}, err
+	}
+	return cat, h, nil
+}
+
+// loadHead reads a catalog bucket's head and history key (not Deleted,
+// see catalogHead); a nil bucket is an empty catalog.
 func (b *boltIndex) loadHead(cat *bolt.Bucket, catalog string) (boltHead, error) {
+	h, err := b.loadHeadKeys(cat, catalog)
+	if err != nil || cat == nil {
+		return h, err
+	}
+	if v := cat.Get(keyHistory); v != nil {
+		// Always sealed: no version before sealing wrote it.
+		payload, _, err := unseal(scopeCatalog(catalog), keyHistory, v, true)
+		if err != nil {
+			return boltHead{}, err
+		}
+		if err := decodeHistory(catalog, payload, &h); err != nil {
+			return boltHead{}, err
+		}
+	}
+	if err := checkHistory(catalog, h); err != nil {
+		return boltHead{}, err
+	}
+	return h, nil
+}
+
+// loadHeadKeys reads the head's own key (or the unsealed keys before it).
+func (b *boltIndex) loadHeadKeys(cat *bolt.Bucket, catalog string) (boltHead, error) {
 	var h boltHead
 	if cat == nil {
 		return h, nil
@@ -216,16 +254,36 @@ func (b *boltIndex) commitBatch(_ context.Context, calls []*batch.Call[boltCommi
 }
 
 // commitTo appends a delta (its ID and encoded entry) to a catalog's log at
-// its next version, or returns the version that ID already has.
+// its next version, or returns the version that ID already has. A catalog
+// that does not exist starts above its deletion version. An overflow
+// changes nothing, not even the catalog bucket.
 func (b *boltIndex) commitTo(root *bolt.Bucket, catalog, id, member string) (int64, error) {
-	catalogs := root.Bucket(bucketCatalogs)
-	cat := catalogs.Bucket(nameKey(catalog))
+	cat, head, err := b.catalogHead(root, catalog)
+	if err != nil {
+		return 0, err
+	}
+	if cat != nil && cat.Bucket(bucketIDs) != nil {
+		if done := cat.Bucket(bucketIDs).Get([]byte(id)); done != nil {
+			payload, _, err := unseal(scopeIDs(catalog), []byte(id), done, b.strict)
+			if err != nil {
+				return 0, err
+			}
+			return parseVersionKey(payload)
+		}
+	}
+	floor := head.Version
+	if floor == 0 {
+		floor = head.Deleted
+	}
+	version := max(time.Now().UnixMicro(), floor+1)
+	if version > MaxVersion {
+		return 0, fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
+	}
 	if cat == nil {
-		var err error
-		if cat, err = catalogs.CreateBucket(nameKey(catalog)); err != nil {
+		if cat, err = root.Bucket(bucketCatalogs).CreateBucket(nameKey(catalog)); err != nil {
 			return 0, err
 		}
-		if err := b.addCounts(root, 1, 0, 0); err != nil {
+		if err := b.addCounts(root, boltCounts{catalogs: 1}); err != nil {
 			return 0, err
 		}
 	}
@@ -233,24 +291,9 @@ func (b *boltIndex) commitTo(root *bolt.Bucket, catalog, id, member string) (int
 	if err != nil {
 		return 0, err
 	}
-	if done := ids.Get([]byte(id)); done != nil {
-		payload, _, err := unseal(scopeIDs(catalog), []byte(id), done, b.strict)
-		if err != nil {
-			return 0, err
-		}
-		return parseVersionKey(payload)
-	}
 	log, err := cat.CreateBucketIfNotExists(bucketLog)
 	if err != nil {
 		return 0, err
-	}
-	head, err := b.loadHead(cat, catalog)
-	if err != nil {
-		return 0, err
-	}
-	version := max(time.Now().UnixMicro(), head.Version+1)
-	if version > MaxVersion {
-		return 0, fmt.Errorf("%w: %q", ErrVersionOverflow, catalog)
 	}
 	upgradeHead(cat, &head)
 	if head.Version == 0 {
@@ -273,15 +316,16 @@ func (b *boltIndex) Read(ctx context.Context, catalog string, after int64) (Head
 	var head Head
 	var deltas []Delta
 	err := b.view(ctx, func(root *bolt.Bucket) error {
-		cat := b.catalog(root, catalog)
-		h, err := b.loadHead(cat, catalog)
+		cat, h, err := b.catalogHead(root, catalog)
 		if err != nil {
 			return err
 		}
 		head = h.Head
 		snap := head.Snapshot.Version
 		head.From = snap
-		if after >= snap || (after > 0 && countLog(cat, after, snap, MaxCatchUp+1) <= MaxCatchUp) {
+		// Catching up from behind the snapshot needs every entry after
+		// `after` still in the log: none trimmed.
+		if after >= snap || (after > 0 && after >= head.Trimmed && countLog(cat, after, snap, MaxCatchUp+1) <= MaxCatchUp) {
 			head.From = after
 		}
 		if deltas, err = b.scanLog(cat, catalog, h, head.From, MaxVersion); err != nil {
@@ -362,7 +406,10 @@ func (b *boltIndex) SaveSnapshot(ctx context.Context, catalog string, p Snapshot
 		upgradeHead(cat, &head)
 		head.Snapshot = p
 		moved = true
-		return putHead(cat, catalog, head)
+		if err := putHead(cat, catalog, head); err != nil {
+			return err
+		}
+		return addSnapshot(cat, catalog, head)
 	})
 	if errors.Is(err, ErrInvalidSnapshot) {
 		return false, err
@@ -442,6 +489,9 @@ func (b *boltIndex) Catalogs(ctx context.Context, after string, limit int) ([]Ca
 			head, err := b.loadHead(cat, string(k[1:]))
 			if err != nil {
 				return err
+			}
+			if head.Version == 0 {
+				continue // its first commit failed (in an older version of this engine)
 			}
 			list = append(list, CatalogInfo{Name: string(k[1:]), Version: head.Version})
 		}

@@ -12,8 +12,8 @@ import (
 // The file engine's merge-script and config stores, the lake ID, and the
 // namespace's counts.
 
-// addCounts changes the namespace's counts (a sealed namespace only).
-func (b *boltIndex) addCounts(root *bolt.Bucket, catalogs, scripts, sources int64) error {
+// addCounts adds change to the namespace's counts (a sealed namespace only).
+func (b *boltIndex) addCounts(root *bolt.Bucket, change boltCounts) error {
 	if !b.strict {
 		return nil
 	}
@@ -21,9 +21,10 @@ func (b *boltIndex) addCounts(root *bolt.Bucket, catalogs, scripts, sources int6
 	if err != nil {
 		return err
 	}
-	c.catalogs += catalogs
-	c.scripts += scripts
-	c.sources += sources
+	c.catalogs += change.catalogs
+	c.scripts += change.scripts
+	c.sources += change.sources
+	c.gone += change.gone
 	return root.Put(keyCounts, seal(scopeRoot, keyCounts, encodeCounts(c)))
 }
 
@@ -93,7 +94,7 @@ func (b *boltIndex) PutScript(ctx context.Context, name, hash, source string) er
 		if err := scripts.Put(nameKey(name), seal(scopeScripts, nameKey(name), []byte(hash))); err != nil {
 			return err
 		}
-		return b.addCounts(root, 0, newScripts, newSources)
+		return b.addCounts(root, boltCounts{scripts: newScripts, sources: newSources})
 	})
 	if err != nil {
 		return b.classify(fmt.Errorf("store script %q: %w", name, err))
@@ -153,7 +154,7 @@ func (b *boltIndex) DeleteScript(ctx context.Context, name string) error {
 		if err := scripts.Delete(nameKey(name)); err != nil {
 			return err
 		}
-		return b.addCounts(root, 0, -1, 0)
+		return b.addCounts(root, boltCounts{scripts: -1})
 	})
 	if err != nil {
 		return b.classify(fmt.Errorf("delete script %q: %w", name, err))

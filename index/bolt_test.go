@@ -41,7 +41,7 @@ func (b *boltIndex) setLastVersion(catalog string, v int64) error {
 			if cat, err = root.Bucket(bucketCatalogs).CreateBucket(nameKey(catalog)); err != nil {
 				return err
 			}
-			if err := b.addCounts(root, 1, 0, 0); err != nil {
+			if err := b.addCounts(root, boltCounts{catalogs: 1}); err != nil {
 				return err
 			}
 		}

@@ -23,7 +23,7 @@ func (b *boltIndex) checkValues(tx *bolt.Tx) error {
 		return err
 	}
 	b.strict = strict
-	buckets := map[string]bool{string(bucketScripts): true, string(bucketScriptSources): true, string(bucketCatalogs): true}
+	buckets := map[string]bool{string(bucketScripts): true, string(bucketScriptSources): true, string(bucketCatalogs): true, string(bucketGone): true}
 	err = root.ForEach(func(k, v []byte) error {
 		key := string(k)
 		switch {
@@ -70,6 +70,19 @@ func (b *boltIndex) checkValues(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	if gone := root.Bucket(bucketGone); gone != nil {
+		err := gone.ForEach(func(k, v []byte) error {
+			if k[0] != '=' || v == nil {
+				return fmt.Errorf("%w: entry %q of gone is not a catalog name", ErrCorrupt, k)
+			}
+			counts.gone++
+			_, err := goneEntry(k, v)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	catalogs := root.Bucket(bucketCatalogs)
 	err = catalogs.ForEach(func(k, v []byte) error {
 		cat := catalogs.Bucket(k)
@@ -77,7 +90,7 @@ func (b *boltIndex) checkValues(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: catalog entry %q is not a catalog bucket", ErrCorrupt, k)
 		}
 		counts.catalogs++
-		return b.checkCatalog(cat, string(k[1:]))
+		return b.checkCatalog(root, string(k[1:]))
 	})
 	if err != nil {
 		return err
@@ -88,26 +101,26 @@ func (b *boltIndex) checkValues(tx *bolt.Tx) error {
 			return err
 		}
 		if counts != want {
-			return fmt.Errorf("%w: the namespace holds %d catalogs, %d script names and %d sources; its counts say %d, %d and %d",
-				ErrCorrupt, counts.catalogs, counts.scripts, counts.sources, want.catalogs, want.scripts, want.sources)
+			return fmt.Errorf("%w: the namespace holds %d catalogs, %d script names, %d sources and %d deleted catalogs; its counts say %d, %d, %d and %d",
+				ErrCorrupt, counts.catalogs, counts.scripts, counts.sources, counts.gone, want.catalogs, want.scripts, want.sources, want.gone)
 		}
 	}
 	return nil
 }
 
-func (b *boltIndex) checkCatalog(cat *bolt.Bucket, catalog string) error {
-	h, err := b.loadHead(cat, catalog)
+func (b *boltIndex) checkCatalog(root *bolt.Bucket, catalog string) error {
+	cat, h, err := b.catalogHead(root, catalog)
 	if err != nil {
 		return err
 	}
 	err = cat.ForEach(func(k, v []byte) error {
 		switch string(k) {
-		case string(keyHead), string(keyVersion), string(keySnapVersion), string(keySnapKey):
+		case string(keyHead), string(keyVersion), string(keySnapVersion), string(keySnapKey), string(keyHistory):
 			if v == nil {
 				return fmt.Errorf("%w: catalog %q: %q is a bucket", ErrCorrupt, catalog, k)
 			}
 			return nil // loadHead read them
-		case string(bucketLog), string(bucketIDs):
+		case string(bucketLog), string(bucketIDs), string(bucketSnaps), string(bucketSegs):
 			if v != nil {
 				return fmt.Errorf("%w: catalog %q: %q is not a bucket", ErrCorrupt, catalog, k)
 			}
@@ -141,6 +154,9 @@ func (b *boltIndex) checkCatalog(cat *bolt.Bucket, catalog string) error {
 			if version > h.Version {
 				return fmt.Errorf("%w: catalog %q has an entry at version %d, after its head's %d", ErrCorrupt, catalog, version, h.Version)
 			}
+			if version <= h.Trimmed {
+				return fmt.Errorf("%w: catalog %q has an entry at version %d, trimmed to %d", ErrCorrupt, catalog, version, h.Trimmed)
+			}
 			entries++
 			return nil
 		})
@@ -167,6 +183,72 @@ func (b *boltIndex) checkCatalog(cat *bolt.Bucket, catalog string) error {
 	}
 	if !h.legacy && (entries != h.entries || ids != h.entries) {
 		return fmt.Errorf("%w: catalog %q holds %d log entries and %d IDs; its head counts %d", ErrCorrupt, catalog, entries, ids, h.entries)
+	}
+	if err := checkSnapshotHistory(cat, catalog, h); err != nil {
+		return err
+	}
+	return checkSegments(cat, catalog, h)
+}
+
+// checkSnapshotHistory checks snaps/: its entries, as many as the history
+// key counts, none beyond the log.
+func checkSnapshotHistory(cat *bolt.Bucket, catalog string, h boltHead) error {
+	var n int64
+	if snaps := cat.Bucket(bucketSnaps); snaps != nil {
+		err := snaps.ForEach(func(k, v []byte) error {
+			p, err := snapshotEntry(catalog, k, v)
+			if err != nil {
+				return err
+			}
+			if p.Version > h.Version {
+				return fmt.Errorf("%w: catalog %q has a snapshot at %d in its history, after its head's version %d", ErrCorrupt, catalog, p.Version, h.Version)
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if n != h.snapshots {
+		return fmt.Errorf("%w: catalog %q holds %d snapshots in its history; its head counts %d", ErrCorrupt, catalog, n, h.snapshots)
+	}
+	return nil
+}
+
+// checkSegments checks segs/: its entries, as many as the history key
+// counts, in order without overlapping, and without a gap above the trim
+// floor up to where the archive ends. (Below the floor Forget may have
+// taken segments out.)
+func checkSegments(cat *bolt.Bucket, catalog string, h boltHead) error {
+	var n, end int64
+	if segs := cat.Bucket(bucketSegs); segs != nil {
+		err := segs.ForEach(func(k, v []byte) error {
+			s, err := segmentEntry(catalog, k, v)
+			if err != nil {
+				return err
+			}
+			switch {
+			case s.After < end:
+				return fmt.Errorf("%w: catalog %q: a segment starts after %d, inside the one before (ending at %d)", ErrCorrupt, catalog, s.After, end)
+			case s.Last > h.Trimmed && s.After != end && s.After > h.Trimmed:
+				return fmt.Errorf("%w: catalog %q: no segment holds the versions after %d, above the trim floor %d", ErrCorrupt, catalog, end, h.Trimmed)
+			case s.Last > h.Archived:
+				return fmt.Errorf("%w: catalog %q: a segment ends at %d, after the archive's end %d", ErrCorrupt, catalog, s.Last, h.Archived)
+			}
+			end = s.Last
+			n++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if n != h.segments {
+		return fmt.Errorf("%w: catalog %q holds %d segments; its head counts %d", ErrCorrupt, catalog, n, h.segments)
+	}
+	if h.Archived > h.Trimmed && end != h.Archived {
+		return fmt.Errorf("%w: catalog %q: its segments end at %d, its archive at %d", ErrCorrupt, catalog, end, h.Archived)
 	}
 	return nil
 }
