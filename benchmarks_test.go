@@ -122,6 +122,7 @@ func benchRedisBytesPerDelta(b *testing.B, store storage.Storage) {
 	server := redistest.StartServer(b)
 	client := lake.NewLake(server.URL, withStorage(store), func(o *lake.Option) {
 		o.Logger = slog.New(slog.DiscardHandler)
+		o.Compaction.Interval = -1 // the tail's own cost: nothing archived or trimmed
 	})
 	defer client.Close()
 	ctx := context.Background()

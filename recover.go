@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/internal/pack"
 	"github.com/hkloudou/lake/v2/internal/segment"
@@ -381,46 +383,72 @@ func (c *Client) archiveSnapshot(ctx context.Context, idx index.Index, s *state,
 // packTail reads the entry table of every pack that may hold deltas no
 // segment does, and returns those deltas per catalog, in pack order.
 func (c *Client) packTail(ctx context.Context, s *state, packs []string, catalogs map[string]*found, exactIDs map[string]map[string]bool, archived map[string]int64, report *RecoverReport) (map[string][]index.Delta, error) {
+	// The packs are read concurrently, their deltas taken in pack order.
+	type read struct {
+		deltas   []index.Entry
+		unusable string
+		ok       bool
+	}
+	reads := make([]read, len(packs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opt.FetchConcurrency)
+	for k, id := range packs {
+		g.Go(func() error {
+			made, err := pack.Time(id)
+			if err != nil {
+				return nil
+			}
+			parts, err := storage.ReadParts(gctx, s.store, pack.Key(id))
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrCorrupt) || errors.Is(err, storage.ErrDecrypt) {
+					reads[k].unusable = pack.Key(id) + ": " + err.Error()
+					return nil
+				}
+				return storageError(err)
+			}
+			reads[k].ok = true
+			if len(parts) == 0 || parts[0].Err != nil {
+				reads[k].unusable = pack.Key(id) + ": no entry table"
+				return nil
+			}
+			packID, entries, err := pack.DecodeEntries(parts[0].Data)
+			if err != nil || packID != id {
+				reads[k].unusable = fmt.Sprintf("%s: entry table: %v", pack.Key(id), err)
+				return nil
+			}
+			for i, e := range entries {
+				if ValidateCatalog(e.Catalog) != nil || i+1 >= len(parts) || parts[i+1].Err != nil {
+					continue
+				}
+				d := index.Delta{ID: pack.DeltaID(id, i+1), Field: e.Field, Merge: e.Merge, Script: e.Script,
+					Pack: id, Part: i + 1, Offset: parts[i+1].Extent.Offset, Length: parts[i+1].Extent.Length}
+				if exactIDs[e.Catalog][d.ID] {
+					continue // archived: restored exactly
+				}
+				if f := catalogs[e.Catalog]; f != nil && made.UnixMicro() <= f.deleted {
+					continue // made before the catalog's deletion
+				}
+				if a := archived[e.Catalog]; a > 0 && made.Add(packSkew).UnixMicro() <= a {
+					continue // too old to hold a delta after the archive's end
+				}
+				reads[k].deltas = append(reads[k].deltas, index.Entry{Catalog: e.Catalog, Delta: d})
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	tail := map[string][]index.Delta{}
-	for _, id := range packs {
-		made, err := pack.Time(id)
-		if err != nil {
-			continue
+	for _, r := range reads {
+		if r.ok {
+			report.Packs++
 		}
-		parts, err := storage.ReadParts(ctx, s.store, pack.Key(id))
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrCorrupt) || errors.Is(err, storage.ErrDecrypt) {
-				report.Unusable = append(report.Unusable, pack.Key(id)+": "+err.Error())
-				continue
-			}
-			return nil, storageError(err)
+		if r.unusable != "" {
+			report.Unusable = append(report.Unusable, r.unusable)
 		}
-		report.Packs++
-		if len(parts) == 0 || parts[0].Err != nil {
-			report.Unusable = append(report.Unusable, pack.Key(id)+": no entry table")
-			continue
-		}
-		packID, entries, err := pack.DecodeEntries(parts[0].Data)
-		if err != nil || packID != id {
-			report.Unusable = append(report.Unusable, fmt.Sprintf("%s: entry table: %v", pack.Key(id), err))
-			continue
-		}
-		for i, e := range entries {
-			if ValidateCatalog(e.Catalog) != nil || i+1 >= len(parts) || parts[i+1].Err != nil {
-				continue
-			}
-			d := index.Delta{ID: pack.DeltaID(id, i+1), Field: e.Field, Merge: e.Merge, Script: e.Script,
-				Pack: id, Part: i + 1, Offset: parts[i+1].Extent.Offset, Length: parts[i+1].Extent.Length}
-			if exactIDs[e.Catalog][d.ID] {
-				continue // archived: restored exactly
-			}
-			if f := catalogs[e.Catalog]; f != nil && made.UnixMicro() <= f.deleted {
-				continue // made before the catalog's deletion
-			}
-			if a := archived[e.Catalog]; a > 0 && made.Add(packSkew).UnixMicro() <= a {
-				continue // too old to hold a delta after the archive's end
-			}
-			tail[e.Catalog] = append(tail[e.Catalog], d)
+		for _, e := range r.deltas {
+			tail[e.Catalog] = append(tail[e.Catalog], e.Delta)
 		}
 	}
 	return tail, nil
