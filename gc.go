@@ -390,8 +390,9 @@ func (c *Client) gcDelete(ctx context.Context, store storage.Storage, objects []
 			if err := store.Delete(gctx, obj.Key); err != nil {
 				mu.Lock()
 				failed = append(failed, obj.Key)
+				many := len(failed) > 100
 				mu.Unlock()
-				if len(failed) > 100 {
+				if many {
 					return fmt.Errorf("delete %s: %w", obj.Key, storageError(err))
 				}
 			}
