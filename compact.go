@@ -37,9 +37,10 @@ type CompactionPolicy struct {
 	// their logs trimmed as KeepEntries allows. 0 means the default
 	// (DefaultCompactionInterval); negative turns background compaction off.
 	Interval time.Duration
-	// KeepEntries is how many log entries background compaction leaves in
-	// the meta store per catalog (default DefaultKeepEntries): a catalog's
-	// log is trimmed once it holds more, after a snapshot is saved.
+	// KeepEntries is how far a catalog's snapshot may fall behind before
+	// background compaction saves a new one and trims the log below it
+	// (default DefaultKeepEntries): the log holds at most about this many
+	// entries, plus those younger than MinAge.
 	KeepEntries int
 	// MinAge: no entry younger than this leaves the meta store (0: the
 	// default, DefaultCompactionMinAge; negative: no minimum), even by an
@@ -132,8 +133,8 @@ func (c *Client) compact(ctx context.Context, idx index.Index, s *state, catalog
 	// The newest entry the log may lose: old enough, archived, and not
 	// above a snapshot, which this run saves when the log has news.
 	upTo := min(head.Archived, time.Now().Add(-c.opt.Compaction.MinAge).UnixMicro())
-	if keep > 0 {
-		upTo = min(upTo, keepVersion(head, keep))
+	if keep > 0 && head.pending <= int64(keep) {
+		return res, nil // the snapshot is recent enough: the log stays as it is
 	}
 	if upTo <= head.Trimmed {
 		return res, nil
@@ -157,20 +158,11 @@ func (c *Client) compact(ctx context.Context, idx index.Index, s *state, catalog
 	return res, nil
 }
 
-// keepVersion is the newest version a trim may reach and still leave keep
-// entries in the log; the head's log versions (archive reads them) say.
-func keepVersion(head archivedHead, keep int) int64 {
-	if len(head.log) <= keep {
-		return 0
-	}
-	return head.log[len(head.log)-keep-1]
-}
-
-// archivedHead is the head after archiving, with the versions still in the
-// log above the trim floor.
+// archivedHead is the head after archiving, and how many log entries
+// followed the snapshot before it.
 type archivedHead struct {
 	index.Head
-	log []int64
+	pending int64
 }
 
 // snapshotNow folds the catalog's current document and saves it as its
@@ -197,20 +189,17 @@ func (c *Client) snapshotNow(ctx context.Context, idx index.Index, s *state, cat
 // archive writes the catalog's unarchived log entries to segments and
 // registers each, and returns the head as it stands after.
 func (c *Client) archive(ctx context.Context, idx index.Index, s *state, catalog string, res *CompactResult) (archivedHead, error) {
-	// The trim floor first, so that Range returns the log and not the
-	// whole segment registry below it.
+	// Where the archive ends first, so that Range returns only the log
+	// entries after it (not the whole tail, nor the segment registry).
 	now, _, err := idx.Read(ctx, catalog, index.MaxVersion)
 	if err != nil {
 		return archivedHead{}, err
 	}
-	head, _, deltas, err := idx.Range(ctx, catalog, now.Trimmed, index.MaxVersion)
+	head, _, deltas, err := idx.Range(ctx, catalog, now.Archived, index.MaxVersion)
 	if err != nil {
 		return archivedHead{}, err
 	}
-	out := archivedHead{Head: head, log: make([]int64, len(deltas))}
-	for i, d := range deltas {
-		out.log[i] = d.Version
-	}
+	out := archivedHead{Head: head, pending: now.Pending}
 	// The log after the archive's end, up to the head's version: no later
 	// commit can land in it, since versions only grow.
 	pending := deltas
@@ -287,25 +276,33 @@ func newOwner() string {
 // compactor runs background compaction (CompactionPolicy.Interval) of the
 // catalogs this client wrote to.
 type compactor struct {
-	touched sync.Map // catalog -> struct{}: written since its last run
-	mu      sync.Mutex
+	mu      sync.RWMutex
+	touched map[string]struct{} // written since their last run
 	started bool
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 // touch notes that catalog has new entries, and starts the background
-// loop on the first write. A catalog already noted costs one map lookup.
+// loop on the first write. A catalog already noted costs a read lock and a
+// map lookup, no allocation.
 func (c *Client) touch(catalog string) {
 	if c.opt.Compaction.Interval < 0 {
 		return
 	}
 	bg := &c.compactor
-	if _, noted := bg.touched.LoadOrStore(catalog, struct{}{}); noted {
+	bg.mu.RLock()
+	_, noted := bg.touched[catalog]
+	bg.mu.RUnlock()
+	if noted {
 		return
 	}
 	bg.mu.Lock()
 	defer bg.mu.Unlock()
+	if bg.touched == nil {
+		bg.touched = map[string]struct{}{}
+	}
+	bg.touched[catalog] = struct{}{}
 	if !bg.started && !c.closed.Load() {
 		bg.started = true
 		bg.stop, bg.done = make(chan struct{}), make(chan struct{})
@@ -324,12 +321,14 @@ func (c *Client) compactLoop(stop, done chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		var catalogs []string
-		c.compactor.touched.Range(func(key, _ any) bool {
-			catalogs = append(catalogs, key.(string))
-			c.compactor.touched.Delete(key)
-			return true
-		})
+		bg := &c.compactor
+		bg.mu.Lock()
+		catalogs := make([]string, 0, len(bg.touched))
+		for catalog := range bg.touched {
+			catalogs = append(catalogs, catalog)
+		}
+		clear(bg.touched)
+		bg.mu.Unlock()
 		for _, catalog := range catalogs {
 			select {
 			case <-stop:
