@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +231,106 @@ func TestGCOfAStorageWithoutListingRefusesAndDeletesNothing(t *testing.T) {
 	}
 	if _, err := c.Recover(context.Background(), RecoverOptions{}); !errors.Is(err, ErrGCNotSupported) {
 		t.Fatalf("Recover = %v, want ErrGCNotSupported", err)
+	}
+}
+
+func TestReadsNeverFailUnderConcurrentCompactionAndGC(t *testing.T) {
+	ctx := context.Background()
+	c, _ := gcLake(t, "")
+	reader := NewLake(c.metaURL, func(o *Option) {
+		o.KeyPrefix = c.opt.KeyPrefix
+		o.CacheSize = -1
+		o.Logger = slog.New(slog.DiscardHandler)
+		o.Compaction.Interval = -1
+	})
+	defer reader.Close()
+	// The packs written before the test starts are past the grace period
+	// (a pack the log stops naming goes at the next collection, while reads
+	// are on their way to it); those written while it runs are not, as a
+	// pack on its way to its commit never is.
+	for i := range 200 {
+		if err := c.Write(ctx, WriteRequest{Catalog: fmt.Sprint("rg", i%2), Field: fmt.Sprintf("old.f%d", i), Value: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var acked atomic.Int64
+	acked.Store(200)
+	// Pack IDs hold milliseconds: the line between old and new packs is
+	// drawn a few of them away from both.
+	time.Sleep(5 * time.Millisecond)
+	start := time.Now().Add(-2 * time.Millisecond)
+	shiftClock(t, start.Add(3*time.Hour))
+	const grace = 3 * time.Hour
+	stop := make(chan struct{})
+	errs := make(chan error, 16)
+	var wg, side sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 150 {
+				if err := c.Write(ctx, WriteRequest{Catalog: fmt.Sprint("rg", i%2), Field: fmt.Sprintf("w%d.f%d", w, i), Value: i}); err != nil {
+					errs <- err
+					return
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	loop := func(f func() error) {
+		side.Add(1)
+		go func() {
+			defer side.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := f(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 2 {
+		loop(func() error { _, err := reader.Read(ctx, ReadRequest{Catalog: fmt.Sprint("rg", i)}); return err })
+		loop(func() error { _, err := c.Compact(ctx, fmt.Sprint("rg", i)); return err })
+	}
+	var collected atomic.Int64
+	loop(func() error {
+		r, err := c.GC(ctx, GCOptions{Grace: grace})
+		if r != nil {
+			collected.Add(int64(len(r.Deleted)))
+		}
+		return err
+	})
+	wg.Wait()
+	close(stop)
+	side.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := range 2 {
+		var doc map[string]map[string]int
+		r, err := reader.Read(ctx, ReadRequest{Catalog: fmt.Sprint("rg", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, fields := range doc {
+			n += len(fields)
+		}
+	}
+	if int64(n) != acked.Load() {
+		t.Fatalf("%d fields, %d acknowledged writes", n, acked.Load())
+	}
+	if collected.Load() == 0 {
+		t.Fatal("no pack was collected while the reads ran")
 	}
 }
