@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -332,5 +333,71 @@ func TestReadsNeverFailUnderConcurrentCompactionAndGC(t *testing.T) {
 	}
 	if collected.Load() == 0 {
 		t.Fatal("no pack was collected while the reads ran")
+	}
+}
+
+func TestEveryVersionAboveTheFloorReadsTheSameAfterGCOfEveryMergeType(t *testing.T) {
+	ctx := context.Background()
+	c, _ := gcLake(t, "1m")
+	if err := c.PutScript(ctx, "add", `function merge(cur, v) { return (cur || 0) + v }`); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	docs := map[int64]string{}
+	var versions []int64
+	for i := range 300 {
+		field := []string{"a", "a.b", "n", "list", "x.y"}[rng.IntN(5)]
+		req := WriteRequest{Catalog: "m", Field: field, Value: map[string]any{"i": i}}
+		switch rng.IntN(7) {
+		case 0:
+			req.MergeType = MergeInsert
+		case 1:
+			req.MergeType, req.Value = MergeReplace, i
+		case 2:
+			req.MergeType, req.Value = MergeDelete, nil
+		case 3:
+			req.MergeType, req.Value = MergePatch, map[string]any{"p": i, "i": nil}
+		case 4:
+			req.MergeType, req.Value = MergeJSONPatch, []any{map[string]any{"op": "add", "path": "/j", "value": i}}
+		case 5:
+			req.Field, req.MergeType, req.Value, req.Script = "n", MergeScript, i, "add"
+		}
+		v, err := c.WriteVersion(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+		if rng.IntN(3) == 0 {
+			r, err := c.Read(ctx, ReadRequest{Catalog: "m", GenerateSnap: rng.IntN(5) == 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs[r.Version] = string(r.Data)
+		}
+		if i%70 == 69 {
+			if _, err := c.Compact(ctx, "m"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	floor := versions[150]
+	shiftClock(t, time.UnixMicro(floor).Add(time.Minute))
+	report, err := c.GC(ctx, GCOptions{Grace: time.Millisecond})
+	if err != nil || len(report.Deleted) == 0 {
+		t.Fatalf("GC: %v, %v", report, err)
+	}
+	for i := range 50 {
+		if err := c.Write(ctx, WriteRequest{Catalog: "m", Field: fmt.Sprint("after", i), Value: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v, want := range docs {
+		if v < floor {
+			continue
+		}
+		r, err := c.Read(ctx, ReadRequest{Catalog: "m", AtVersion: v})
+		if err != nil || string(r.Data) != want {
+			t.Fatalf("read at %d after GC: %v, %v\nwant %s", v, r, err, want)
+		}
 	}
 }
