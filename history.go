@@ -355,19 +355,9 @@ func (c *Client) History(ctx context.Context, req HistoryRequest) (*HistoryResul
 	if after >= upTo {
 		return res, nil
 	}
-	_, entries, err := c.pastLog(ctx, idx, s, req.Catalog, after, upTo)
+	picked, err := c.newestChanges(ctx, idx, s, req.Catalog, field, after, upTo, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("lake: history of %q: %w", req.Catalog, err)
-	}
-	var picked []pastEntry
-	for i := len(entries) - 1; i >= 0 && len(picked) <= limit; i-- {
-		path, err := parseField(entries[i].Delta)
-		if err != nil {
-			return nil, fmt.Errorf("lake: history of %q: %w", req.Catalog, err)
-		}
-		if touches(path, field) {
-			picked = append(picked, entries[i])
-		}
 	}
 	if len(picked) > limit {
 		picked = picked[:limit]
@@ -395,6 +385,54 @@ func (c *Client) History(ctx context.Context, req HistoryRequest) (*HistoryResul
 		res.Changes = append(res.Changes, ch)
 	}
 	return res, nil
+}
+
+// newestChanges returns, newest first, up to n entries with after <
+// version <= upTo that touch field: first from the log, then from the
+// segments, each fetched only when the ones after it did not fill n.
+func (c *Client) newestChanges(ctx context.Context, idx index.Index, s *state, catalog string, field []string, after, upTo int64, n int) ([]pastEntry, error) {
+	head, segs, deltas, err := idx.Range(ctx, catalog, after, upTo)
+	if err != nil {
+		return nil, err
+	}
+	var picked []pastEntry
+	pick := func(e pastEntry) error {
+		path, err := parseField(e.Delta)
+		if err == nil && touches(path, field) {
+			picked = append(picked, e)
+		}
+		return err
+	}
+	for i := len(deltas) - 1; i >= 0 && len(picked) < n; i-- {
+		if err := pick(pastEntry{Delta: deltas[i]}); err != nil {
+			return nil, err
+		}
+	}
+	stop := min(upTo, head.Trimmed)
+	if len(picked) >= n || after >= stop {
+		return picked, nil
+	}
+	segs = slices.DeleteFunc(segs, func(sg index.Segment) bool { return sg.After >= stop })
+	if err := c.checkCoverage(s, catalog, segs, after, stop); err != nil {
+		return nil, err
+	}
+	for k := len(segs) - 1; k >= 0 && len(picked) < n; k-- {
+		seg, err := c.loadSegment(ctx, s, catalog, segs[k])
+		if err != nil {
+			return nil, err
+		}
+		for i := len(seg.Entries) - 1; i >= 0 && len(picked) < n; i-- {
+			e := seg.Entries[i]
+			if e.Version <= after || e.Version > stop {
+				continue
+			}
+			entry := pastEntry{Delta: index.Delta{Version: e.Version, ID: e.ID, Field: e.Field, Merge: e.Merge, Script: e.Script, Holder: e.Holder}, body: e.Body, archive: true}
+			if err := pick(entry); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return picked, nil
 }
 
 // touches reports whether a delta at path changes field: one is a prefix
