@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hkloudou/lake/v2/internal/jsontext"
 )
 
 // Prefix starts every pack key. A catalog name cannot start with '.', so
@@ -142,42 +144,18 @@ func EncodeEntries(id string, entries []Entry) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"catalog":`...)
-		b = appendString(b, e.Catalog)
+		b = jsontext.AppendString(b, e.Catalog)
 		b = append(b, `,"field":`...)
-		b = appendString(b, e.Field)
+		b = jsontext.AppendString(b, e.Field)
 		b = append(b, `,"merge":`...)
-		b = appendString(b, e.Merge)
+		b = jsontext.AppendString(b, e.Merge)
 		if e.Script != "" {
 			b = append(b, `,"script":`...)
-			b = appendString(b, e.Script)
+			b = jsontext.AppendString(b, e.Script)
 		}
 		b = append(b, '}')
 	}
 	return append(b, "]}"...), nil
-}
-
-// appendString appends s, valid UTF-8, as a JSON string: only the quote,
-// the backslash and the control characters need escapes.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // DecodeEntries reads an entry table: the pack's ID and its entries.

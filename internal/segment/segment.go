@@ -195,7 +195,7 @@ func Encode(s Segment) ([]byte, error) {
 	b = append(b, memberFormat...)
 	b = strconv.AppendInt(b, format, 10)
 	b = append(b, memberCatalog...)
-	b = appendString(b, s.Catalog)
+	b = jsontext.AppendString(b, s.Catalog)
 	b = append(b, memberAfter...)
 	b = strconv.AppendInt(b, s.After, 10)
 	b = append(b, memberLast...)
@@ -208,18 +208,18 @@ func Encode(s Segment) ([]byte, error) {
 		b = append(b, memberVersion...)
 		b = strconv.AppendInt(b, e.Version, 10)
 		b = append(b, memberID...)
-		b = appendString(b, e.ID)
+		b = jsontext.AppendString(b, e.ID)
 		b = append(b, memberField...)
-		b = appendString(b, e.Field)
+		b = jsontext.AppendString(b, e.Field)
 		b = append(b, memberMerge...)
-		b = appendString(b, e.Merge)
+		b = jsontext.AppendString(b, e.Merge)
 		if e.Script != "" {
 			b = append(b, memberScript...)
-			b = appendString(b, e.Script)
+			b = jsontext.AppendString(b, e.Script)
 		}
 		if e.Holder != "" {
 			b = append(b, memberHolder...)
-			b = appendString(b, e.Holder)
+			b = jsontext.AppendString(b, e.Holder)
 		}
 		if e.Body != nil {
 			b = append(b, memberBody...)
@@ -274,31 +274,6 @@ func quotedLen(s string) int {
 		}
 	}
 	return n
-}
-
-// appendString appends s, valid UTF-8, as a JSON string: only the quote,
-// the backslash and the control characters need escapes, and each has one
-// spelling (\" \\ \u00xx), which Decode insists on.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // Decode reads a segment Encode wrote. Anything else, including the same
