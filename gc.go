@@ -90,6 +90,19 @@ type GCReport struct {
 // deleted.
 var ErrGCNotSupported = errors.New("storage cannot list its keys: garbage collection needs storage.Lister")
 
+// listable says why the lake's store cannot be listed whole, which GC and
+// recovery need: bodies in this process's memory, or a store without
+// storage.Lister.
+func (s *state) listable() error {
+	if s.holder != "" {
+		return fmt.Errorf("%w: the lake keeps its bodies in this process's memory", ErrGCNotSupported)
+	}
+	if _, ok := s.store.(storage.Lister); !ok {
+		return fmt.Errorf("%w (%s storage)", ErrGCNotSupported, storage.Kind(s.store))
+	}
+	return nil
+}
+
 // gcCatalog is what the index says of one catalog.
 type gcCatalog struct {
 	head      index.Head
@@ -115,11 +128,8 @@ func (c *Client) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lake: gc: %w", err)
 	}
-	if s.holder != "" {
-		return nil, fmt.Errorf("lake: gc: %w: the lake keeps its bodies in this process's memory", ErrGCNotSupported)
-	}
-	if _, ok := s.store.(storage.Lister); !ok {
-		return nil, fmt.Errorf("lake: gc: %w (%s storage); nothing was deleted", ErrGCNotSupported, storage.Kind(s.store))
+	if err := s.listable(); err != nil {
+		return nil, fmt.Errorf("lake: gc: %w; nothing was deleted", err)
 	}
 	report := &GCReport{DryRun: opts.DryRun, Deleted: []GCObject{}}
 	if f := s.historyFloor(); f > 0 {

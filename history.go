@@ -259,17 +259,9 @@ func (c *Client) foldPast(ctx context.Context, idx index.Index, s *state, catalo
 			}
 		}
 	}
-	obj, isObject := doc.(map[string]any)
-	if !isObject {
-		return nil, nil, fmt.Errorf("%w: the folded document is %T, not an object", ErrCorrupt, doc)
-	}
-	members, err := merge.EncodeMembers(obj, nil, nil)
+	obj, members, err := c.encodeFolded(doc, nil, nil, res.Version)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
-	}
-	if int64(len(members.Text)) > c.opt.MaxDocumentSize {
-		return nil, nil, fmt.Errorf("%w: the document at version %d is %d bytes of JSON, the limit is %d (Option.MaxDocumentSize)",
-			ErrDocumentTooLarge, res.Version, len(members.Text), c.opt.MaxDocumentSize)
+		return nil, nil, err
 	}
 	res.Data = members.Text
 	if strict && len(res.Skipped) > 0 {

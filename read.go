@@ -410,21 +410,31 @@ func (c *Client) foldFrom(ctx context.Context, idx index.Index, s *state, catalo
 		}
 	}
 	info.Deltas = len(deltas)
-	obj, isObject := doc.(map[string]any)
-	if !isObject {
-		return nil, info, fmt.Errorf("%w: the folded document is %T, not an object", ErrCorrupt, doc)
-	}
-	members, err := merge.EncodeMembers(obj, prev, changed)
+	obj, members, err := c.encodeFolded(doc, prev, changed, version)
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
-	}
-	if int64(len(members.Text)) > c.opt.MaxDocumentSize {
-		return nil, info, fmt.Errorf("%w: the document at version %d is %d bytes of JSON, the limit is %d (Option.MaxDocumentSize)",
-			ErrDocumentTooLarge, version, len(members.Text), c.opt.MaxDocumentSize)
+		return nil, info, err
 	}
 	folded := &cachedDocument{version: version, epoch: head.Epoch, removals: head.Removals, doc: obj, members: members, skipped: slices.Clip(skipped)}
 	c.cache.put(catalog, folded)
 	return folded, info, nil
+}
+
+// encodeFolded encodes a folded document (prev and changed as
+// merge.EncodeMembers takes them) and holds it to Option.MaxDocumentSize.
+func (c *Client) encodeFolded(doc any, prev *merge.Members, changed map[string]bool, version int64) (map[string]any, *merge.Members, error) {
+	obj, isObject := doc.(map[string]any)
+	if !isObject {
+		return nil, nil, fmt.Errorf("%w: the folded document is %T, not an object", ErrCorrupt, doc)
+	}
+	members, err := merge.EncodeMembers(obj, prev, changed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: encode document: %w", ErrCorrupt, err)
+	}
+	if int64(len(members.Text)) > c.opt.MaxDocumentSize {
+		return nil, nil, fmt.Errorf("%w: the document at version %d is %d bytes of JSON, the limit is %d (Option.MaxDocumentSize)",
+			ErrDocumentTooLarge, version, len(members.Text), c.opt.MaxDocumentSize)
+	}
+	return obj, members, nil
 }
 
 // applyEntry applies one log entry (its parsed path and its body) to doc.

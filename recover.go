@@ -95,11 +95,8 @@ func (c *Client) Recover(ctx context.Context, opts RecoverOptions) (*RecoverRepo
 	if err != nil {
 		return nil, fmt.Errorf("lake: recover: %w", err)
 	}
-	if s.holder != "" {
-		return nil, fmt.Errorf("lake: recover: %w: the lake keeps its bodies in this process's memory", ErrGCNotSupported)
-	}
-	if _, ok := s.store.(storage.Lister); !ok {
-		return nil, fmt.Errorf("lake: recover: %w (%s storage)", ErrGCNotSupported, storage.Kind(s.store))
+	if err := s.listable(); err != nil {
+		return nil, fmt.Errorf("lake: recover: %w", err)
 	}
 	existing, err := idx.Catalogs(ctx, "", 1)
 	if err != nil {
