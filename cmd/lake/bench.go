@@ -15,17 +15,19 @@ import (
 	"time"
 
 	lake "github.com/hkloudou/lake/v2"
+	"github.com/hkloudou/lake/v2/index"
 )
 
 func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure write, read, mixed, raw put or cold read throughput and latency, and object-store requests",
-		usage:   "bench write|read|mixed|put|coldread [--storage memory|local|config] [--clients N] [--duration D] [--catalogs K] [--fields F] [--value-size B] [--snapshot-min-deltas N] [--snapshot-async] [--deltas N] [--writers W] [--cpuprofile FILE] [--json]",
-		help: `Runs N concurrent clients against the meta store at --meta for D, then
-prints ops, ops/s, latency percentiles (p50, p90, p99, max, in ms), the
-number of errors and the requests that reached the object store. Exit 1 if
-any op failed.
+		usage:   "bench write|read|mixed|put|coldread [--storage memory|local|config] [--clients N] [--duration D | --ops N] [--catalogs K] [--fields F] [--value-size B] [--snapshot-min-deltas N] [--snapshot-async] [--deltas N] [--writers W] [--compact-every DURATION|off] [--compact-keep N] [--compact-min-age DURATION] [--sample-memory FILE] [--cpuprofile FILE] [--json]",
+		help: `Runs N concurrent clients against the meta store at --meta for D, or
+until --ops N ops have been made (giving both --duration and --ops is
+refused), then prints ops, ops/s, latency percentiles (p50, p90, p99, max,
+in ms), the number of errors and the requests that reached the object
+store. Exit 1 if any op failed.
 
   write     each client writes B-byte values (a JSON string) to F fields
             spread over K catalogs
@@ -64,6 +66,24 @@ PUT, snapshot saves included, over the writes) and gets per read. One
 counted request is one call of the store's Put, Get, GetRange or Delete: on
 s3 one HTTP request, unless the S3 client retries it.
 
+Background compaction (Option.Compaction) is the library's default unless
+told otherwise, so that bench write measures what a client gets: every
+--compact-every (default 10s; off, or a negative duration, turns it off) the
+client archives the catalogs it wrote to into log segments, and trims a
+catalog's log in the meta store once it holds more than --compact-keep
+entries (default 1000), of those older than --compact-min-age (default 2m:
+longer than most runs, so that a run of minutes archives but trims
+nothing; give it a second to see the log bounded). Bodies held in process
+memory are never compacted: with --storage memory the --compact-* flags are
+refused but for off; use --storage local.
+
+--sample-memory FILE writes to FILE, once a second while the clock runs
+(and once at its start and its end), a CSV line elapsed_s,ops,used_memory_bytes
+(after a header line of those names): the seconds since the start, the ops
+made so far, and used_memory from INFO memory of the meta store's Redis,
+read over a connection of its own (summed over every node it knows, for a
+cluster). A file:// meta store has no Redis to sample: refused.
+
 The benchmark never touches the lake's own catalogs: on Redis it uses its own
 key prefix (lakebench:<random>:, after --key-prefix) and deletes every key
 under it at the end; on file:// it uses a fresh temporary directory, removed
@@ -80,7 +100,9 @@ The JSON object has op, clients, duration_s, ops, ops_per_sec, p50_ms,
 p90_ms, p99_ms, max_ms, errors, storage (the kind of store counted), writes,
 reads, puts, put_bytes, gets (ranged ones included), ranged_gets,
 get_bytes, deletes, puts_per_write (when there were writes),
-gets_per_read (when there were reads) and, for coldread, deltas.
+gets_per_read (when there were reads), for coldread deltas and, but for
+put, compact_every (the interval in effect: off on memory storage, which
+is never compacted), compact_keep and compact_min_age.
 
 Progress goes to stderr once a second (not with --json); with --json stdout
 holds exactly one JSON object.`,
@@ -90,6 +112,7 @@ holds exactly one JSON object.`,
 			`lake --meta redis://localhost:6379 bench mixed --storage config`,
 			`lake --meta redis://localhost:6379 bench put --storage config --clients 512`,
 			`lake --meta redis://localhost:6379 bench coldread --storage config --deltas 1000 --json`,
+			`lake --meta redis://localhost:6379 bench write --storage local --ops 2000000 --compact-every 1s --compact-min-age 1s --sample-memory mem.csv`,
 		},
 		setup: setupBench,
 	})
@@ -100,6 +123,13 @@ func setupBench(fs *flag.FlagSet, a *app) func(context.Context, []string) error 
 	fs.StringVar(&o.storage, "storage", "memory", "`KIND` of storage for the bodies: memory, local (a temporary directory) or config (the lake's configured storage)")
 	fs.IntVar(&o.clients, "clients", 64, "`N` concurrent clients (goroutines); coldread: 1 unless given")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run, a `DURATION` such as 10s or 2m")
+	fs.Int64Var(&o.ops, "ops", 0, "stop after `N` ops in all instead of after --duration (not both)")
+	fs.Var(&o.compactEvery, "compact-every", fmt.Sprintf("background compaction every `DURATION` (0: the library's default, %v; off or a negative duration: none)",
+		lake.DefaultCompactionInterval))
+	fs.IntVar(&o.compactKeep, "compact-keep", 0, fmt.Sprintf("log entries background compaction leaves per catalog, `N` (0: the library's default, %d)", lake.DefaultKeepEntries))
+	fs.DurationVar(&o.compactMinAge, "compact-min-age", 0, fmt.Sprintf("no log entry younger than `DURATION` is trimmed (0: the library's default, %v; negative: no minimum)",
+		lake.DefaultCompactionMinAge))
+	fs.StringVar(&o.sampleMemory, "sample-memory", "", "write elapsed_s,ops,used_memory_bytes of the meta store's Redis to `FILE` (CSV) once a second")
 	fs.IntVar(&o.catalogs, "catalogs", 16, "`K` catalogs the ops are spread over")
 	fs.IntVar(&o.fields, "fields", 100, "`F` distinct fields per catalog")
 	fs.IntVar(&o.valueSize, "value-size", 1024, "`BYTES` per written value (a JSON string, quotes included)")
@@ -114,13 +144,16 @@ func setupBench(fs *flag.FlagSet, a *app) func(context.Context, []string) error 
 			return err
 		}
 		o.op = args[0]
-		clientsGiven := false
-		fs.Visit(func(f *flag.Flag) { clientsGiven = clientsGiven || f.Name == "clients" })
-		if o.op == "coldread" && !clientsGiven {
+		o.given = map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
+		if o.op == "coldread" && !o.given["clients"] {
 			o.clients = 1
 		}
 		if err := o.validate(); err != nil {
 			return err
+		}
+		if _, embedded := index.EmbeddedDir(a.meta); embedded && o.sampleMemory != "" {
+			return usagef("--sample-memory: the meta store %s is a file:// lake, which has no Redis memory to sample", a.meta)
 		}
 		return runBench(ctx, a, *o)
 	}
@@ -134,7 +167,18 @@ type benchOptions struct {
 	deltas, writers                      int
 	cpuProfile                           string
 	duration                             time.Duration
+	ops                                  int64 // stop after this many ops, not after duration (0: duration)
+	compactEvery                         compactInterval
+	compactKeep                          int
+	compactMinAge                        time.Duration
+	sampleMemory                         string // --sample-memory FILE
 	json                                 bool
+	given                                map[string]bool // the flags given on the command line
+}
+
+// compaction is the client's Option.Compaction.
+func (o *benchOptions) compaction() lake.CompactionPolicy {
+	return lake.CompactionPolicy{Interval: time.Duration(o.compactEvery), KeepEntries: o.compactKeep, MinAge: o.compactMinAge}
 }
 
 func (o *benchOptions) validate() error {
@@ -153,6 +197,22 @@ func (o *benchOptions) validate() error {
 	}
 	if o.duration <= 0 {
 		return usagef("--duration %s: want more than 0", o.duration)
+	}
+	if o.given["ops"] && o.given["duration"] {
+		return usagef("--ops and --duration: give one (--ops N stops after N ops, --duration D after D)")
+	}
+	if o.given["ops"] && o.ops < 1 {
+		return usagef("--ops %d: want at least 1", o.ops)
+	}
+	if o.compactKeep < 0 {
+		return usagef("--compact-keep %d: want at least 1, or 0 for the default (%d)", o.compactKeep, lake.DefaultKeepEntries)
+	}
+	if o.storage == "memory" {
+		for _, name := range []string{"compact-every", "compact-keep", "compact-min-age"} {
+			if o.given[name] && !(name == "compact-every" && o.compactEvery < 0) {
+				return usagef("--%s: bodies held in process memory (--storage memory) are never compacted; use --storage local", name)
+			}
+		}
 	}
 	if o.catalogs < 1 {
 		return usagef("--catalogs %d: want at least 1", o.catalogs)
@@ -202,6 +262,34 @@ type benchResult struct {
 	PutsPerWrite *float64 `json:"puts_per_write,omitempty"` // puts / writes, when writes > 0
 	GetsPerRead  *float64 `json:"gets_per_read,omitempty"`  // gets / reads, when reads > 0
 	Deltas       int      `json:"deltas,omitempty"`         // coldread: deltas per read
+
+	// Background compaction as the client ran it (not for put, which has
+	// no client): the interval ("off" when none ran), the entries kept per
+	// catalog and the minimum age of a trimmed entry, as Go durations.
+	CompactEvery  string `json:"compact_every,omitempty"`
+	CompactKeep   int    `json:"compact_keep,omitempty"`
+	CompactMinAge string `json:"compact_min_age,omitempty"`
+}
+
+// addCompaction fills in the compaction settings the client ran with;
+// memory says its bodies were in process memory, which is never compacted.
+func (r *benchResult) addCompaction(p lake.CompactionPolicy, memory bool) {
+	r.CompactEvery = compactInterval(p.Interval).effective()
+	if memory {
+		r.CompactEvery = "off"
+	}
+	r.CompactKeep = p.KeepEntries
+	if r.CompactKeep <= 0 {
+		r.CompactKeep = lake.DefaultKeepEntries
+	}
+	switch {
+	case p.MinAge < 0:
+		r.CompactMinAge = "0s"
+	case p.MinAge == 0:
+		r.CompactMinAge = lake.DefaultCompactionMinAge.String()
+	default:
+		r.CompactMinAge = p.MinAge.String()
+	}
 }
 
 // addCounts fills in the store's counts and the ratios per op.
@@ -251,6 +339,9 @@ func runBench(parent context.Context, a *app, o benchOptions) error {
 	}
 	if res.Errors > 0 {
 		return fmt.Errorf("%d of %d op(s) failed", res.Errors, res.Ops)
+	}
+	if b.sampler != nil && b.sampler.err != nil {
+		return fmt.Errorf("--sample-memory: a sample failed, the file lacks it: %w", b.sampler.err)
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/hkloudou/lake/v2/config"
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/storage"
+	"github.com/redis/rueidis"
 )
 
 // lakeConfig returns the config of the lake at --meta, read by a client
@@ -43,8 +46,9 @@ type benchLake struct {
 	counter  *benchStorage   // store's counts
 	catalogs []string
 	fields   []string
-	value    lake.JSON // what every write writes
-	putKeys  string    // put: the prefix of the keys it stores
+	value    lake.JSON      // what every write writes
+	putKeys  string         // put: the prefix of the keys it stores
+	sampler  *memorySampler // --sample-memory, when given
 	// cleanups run last first, with a context that an interrupt does not
 	// end.
 	cleanups []func()
@@ -162,6 +166,7 @@ func (b *benchLake) open(ctx context.Context, o benchOptions, id string, cfg *co
 		opt.Storage = b.store
 		opt.SnapshotMinDeltas = o.snapshotMinDeltas
 		opt.SnapshotAsync = o.snapshotAsync
+		opt.Compaction = o.compaction()
 		if o.op == "coldread" {
 			// Every read folds from the object store.
 			opt.CacheSize, opt.CacheBytes = -1, -1
@@ -179,6 +184,68 @@ func (b *benchLake) open(ctx context.Context, o benchOptions, id string, cfg *co
 	}
 	// Connect before the clock starts.
 	return b.client.Ping(ctx)
+}
+
+// openSampler opens --sample-memory: file, created (or truncated) with its
+// header line, and a Redis connection of its own to the meta store, whose
+// INFO memory it reads. Both are closed by cleanup.
+func (b *benchLake) openSampler(file string) (*memorySampler, error) {
+	metaURL := b.a.meta
+	if !strings.Contains(metaURL, "://") {
+		metaURL = "redis://" + metaURL // host:port, as index.Open reads it
+	}
+	opt, err := rueidis.ParseURL(metaURL)
+	if err != nil {
+		return nil, fmt.Errorf("--sample-memory: %s: %w", index.RedactURL(metaURL), err)
+	}
+	opt.DisableCache = true
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("--sample-memory: connect to %s: %w", index.RedactURL(metaURL), err)
+	}
+	b.cleanups = append(b.cleanups, client.Close)
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--sample-memory: %w", err)
+	}
+	b.cleanups = append(b.cleanups, func() {
+		if err := f.Close(); err != nil {
+			b.warn("--sample-memory: %v", err)
+		}
+	})
+	if _, err := io.WriteString(f, memorySampleHeader); err != nil {
+		return nil, fmt.Errorf("--sample-memory: %w", err)
+	}
+	b.sampler = &memorySampler{w: f, used: func(ctx context.Context) (int64, error) { return usedMemory(ctx, client) }}
+	return b.sampler, nil
+}
+
+// usedMemory returns used_memory (INFO memory) of the Redis behind client,
+// summed over every node it knows (one but for a cluster).
+func usedMemory(ctx context.Context, client rueidis.Client) (int64, error) {
+	var total int64
+	for addr, node := range client.Nodes() {
+		info, err := node.Do(ctx, node.B().Info().Section("memory").Build()).ToString()
+		if err != nil {
+			return 0, fmt.Errorf("INFO memory of %s: %w", addr, err)
+		}
+		n, err := infoField(info, "used_memory")
+		if err != nil {
+			return 0, fmt.Errorf("INFO memory of %s: %w", addr, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// infoField returns the integer field name of an INFO reply.
+func infoField(info, name string) (int64, error) {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), name+":"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s", name)
 }
 
 // openStorage opens the store of --storage KIND, counted (b.store,

@@ -17,9 +17,10 @@ import (
 	"github.com/hkloudou/lake/v2/storage"
 )
 
-// run runs the clients for the duration, under a CPU profile when asked,
-// and returns the result and the first error an op returned; err is a
-// profile that could not be started.
+// run runs the clients for the duration (or --ops), under a CPU profile
+// and with the meta store's memory sampled when asked, and returns the
+// result and the first error an op returned; err is a profile or a sample
+// file that could not be started.
 func (b *benchLake) run(ctx context.Context, o benchOptions) (res benchResult, firstErr, err error) {
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -32,9 +33,18 @@ func (b *benchLake) run(ctx context.Context, o benchOptions) (res benchResult, f
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, firstErr = benchRun(ctx, b.a, o, b.counter, b.newOp(o))
+	var sampler *memorySampler
+	if o.sampleMemory != "" {
+		if sampler, err = b.openSampler(o.sampleMemory); err != nil {
+			return benchResult{}, nil, err
+		}
+	}
+	res, firstErr = benchRun(ctx, b.a, o, b.counter, b.newOp(o), sampler)
 	if o.op == "coldread" {
 		res.Deltas = o.deltas
+	}
+	if o.op != "put" {
+		res.addCompaction(o.compaction(), storage.HolderOf(b.store) != "")
 	}
 	return res, firstErr, nil
 }
@@ -99,13 +109,16 @@ func (b *benchLake) newOp(o benchOptions) func(g int) benchOp {
 	}
 }
 
-// benchRun runs one op per client in a loop for the duration and returns
-// the result, with the counts of counter from when the clock started, and
-// the first error an op returned.
-func benchRun(ctx context.Context, a *app, o benchOptions, counter *benchStorage, newOp func(g int) benchOp) (benchResult, error) {
+// benchRun runs one op per client in a loop for the duration, or until
+// o.ops ops have started when it is set, and returns the result, with the
+// counts of counter from when the clock started, and the first error an op
+// returned. sampler, when not nil, samples the meta store's memory while
+// the clock runs.
+func benchRun(ctx context.Context, a *app, o benchOptions, counter *benchStorage, newOp func(g int) benchOp, sampler *memorySampler) (benchResult, error) {
 	var (
 		ops, errCount atomic.Int64
 		writes, reads atomic.Int64
+		started       atomic.Int64 // ops begun, for --ops
 		firstErr      error
 		errOnce       sync.Once
 		wg            sync.WaitGroup
@@ -123,11 +136,31 @@ func benchRun(ctx context.Context, a *app, o benchOptions, counter *benchStorage
 	counter.reset()
 	start := time.Now()
 	deadline := start.Add(o.duration)
-	runCtx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
+	var (
+		runCtx context.Context
+		cancel context.CancelFunc
+	)
+	if o.ops > 0 {
+		// No deadline: the run ends when the ops are made.
+		runCtx, cancel = context.WithCancel(ctx)
+	} else {
+		runCtx, cancel = context.WithDeadline(ctx, deadline.Add(30*time.Second))
+	}
 	defer cancel()
+	// over says whether a client is to stop before its next op.
+	over := func(now time.Time) bool {
+		if o.ops > 0 {
+			return started.Add(1) > o.ops
+		}
+		return !now.Before(deadline)
+	}
 
 	if !o.json {
 		stopProgress = showProgress(a.stderr, start, &ops)
+	}
+	stopSampling := func() {}
+	if sampler != nil {
+		stopSampling = sampler.start(start, &ops)
 	}
 
 	for g, op := range clientOps {
@@ -138,7 +171,7 @@ func benchRun(ctx context.Context, a *app, o benchOptions, counter *benchStorage
 			rng := mrand.New(mrand.NewPCG(uint64(g), uint64(start.UnixNano())))
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if !t0.Before(deadline) {
+				if over(t0) {
 					return
 				}
 				write, err := op(runCtx, rng)
@@ -162,6 +195,7 @@ func benchRun(ctx context.Context, a *app, o benchOptions, counter *benchStorage
 	wg.Wait()
 	elapsed := time.Since(start)
 	counts := counter.counts()
+	stopSampling()
 	stopProgress()
 	res := summarize(o, elapsed, ops.Load(), errCount.Load(), latencies)
 	res.Writes, res.Reads = writes.Load(), reads.Load()
@@ -191,6 +225,54 @@ func showProgress(w io.Writer, start time.Time, ops *atomic.Int64) (stop func())
 				return
 			case now := <-tick.C:
 				show(now)
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// memorySampler is --sample-memory: it writes the meta store's used_memory
+// to a CSV file once a second while the clock runs.
+type memorySampler struct {
+	w    io.Writer
+	used func(context.Context) (int64, error) // used_memory in bytes
+	err  error                                // the first sample that failed
+}
+
+// memorySampleHeader is the first line of a --sample-memory file.
+const memorySampleHeader = "elapsed_s,ops,used_memory_bytes\n"
+
+// start writes a sample now, then once a second, until stop is called,
+// which writes the last one and returns once it is written.
+func (s *memorySampler) start(start time.Time, ops *atomic.Int64) (stop func()) {
+	sample := func(now time.Time) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n := ops.Load() // before INFO: the memory measured covers at least these ops
+		used, err := s.used(ctx)
+		if err == nil {
+			_, err = fmt.Fprintf(s.w, "%.3f,%d,%d\n", now.Sub(start).Seconds(), n, used)
+		}
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+	sample(start)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				sample(time.Now())
+				return
+			case now := <-tick.C:
+				sample(now)
 			}
 		}
 	})

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	lake "github.com/hkloudou/lake/v2"
 	"github.com/hkloudou/lake/v2/config"
@@ -229,6 +231,14 @@ func TestBenchBadFlags(t *testing.T) {
 		{"bench", "coldread", "--writers", "0"},
 		{"bench", "put", "--clients", "0"},
 		{"bench", "put", "--storage", "s3"},
+		{"bench", "write", "--ops", "0"},
+		{"bench", "write", "--ops", "100", "--duration", "1s"},
+		{"bench", "write", "--storage", "local", "--compact-every", "often"},
+		{"bench", "write", "--storage", "local", "--compact-keep", "-1"},
+		{"bench", "write", "--compact-every", "1s"},
+		{"bench", "write", "--compact-keep", "10"},
+		{"bench", "write", "--compact-min-age", "1s"},
+		{"bench", "write", "--meta", "file://" + filepath.Join(dir, "lake"), "--sample-memory", "mem.csv"},
 	} {
 		r := runLake(t, dir, "", args...)
 		if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "usage: lake bench") {
@@ -239,7 +249,8 @@ func TestBenchBadFlags(t *testing.T) {
 		t.Fatalf("bad flags wrote %v", entries)
 	}
 	out := mustLake(t, dir, "", "bench", "--help")
-	for _, want := range []string{"Usage:\n  lake bench", "--clients", "put", "coldread", "--deltas", "--writers", "puts_per_write", "gets_per_read"} {
+	for _, want := range []string{"Usage:\n  lake bench", "--clients", "put", "coldread", "--deltas", "--writers", "puts_per_write", "gets_per_read",
+		"--ops", "--compact-every", "--compact-keep", "--compact-min-age", "--sample-memory", "elapsed_s,ops,used_memory_bytes", "compact_every"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("bench --help lacks %q:\n%s", want, out)
 		}
@@ -595,5 +606,160 @@ func TestBenchStorage(t *testing.T) {
 	}
 	if res, err := client.Read(ctx, lake.ReadRequest{Catalog: "c"}); err != nil || string(res.Data) != `{"f":"plaintext-marker"}` {
 		t.Fatalf("read back: %v %v", res, err)
+	}
+}
+
+// TestBenchOps: --ops N makes exactly N ops, however long they take, and
+// the JSON names the compaction the client ran with: the library's
+// defaults unless told, off on memory storage, none for put.
+func TestBenchOps(t *testing.T) {
+	dir := t.TempDir()
+	meta := []string{"--meta", "file://" + filepath.Join(dir, "lake")}
+	for _, tc := range []struct {
+		args               []string
+		every, minAge      string
+		keep, ops          float64
+		compactionReported bool
+	}{
+		{[]string{"write", "--storage", "local", "--ops", "250", "--clients", "3"}, "10s", "2m0s", 1000, 250, true},
+		{[]string{"write", "--ops", "77", "--clients", "5"}, "off", "2m0s", 1000, 77, true},
+		{[]string{"write", "--storage", "local", "--ops", "40", "--compact-every", "off"}, "off", "2m0s", 1000, 40, true},
+		{[]string{"write", "--storage", "local", "--ops", "40", "--compact-every", "3s", "--compact-keep", "7", "--compact-min-age", "-1s"}, "3s", "0s", 7, 40, true},
+		{[]string{"mixed", "--ops", "60", "--clients", "2", "--catalogs", "2", "--fields", "3"}, "off", "2m0s", 1000, 60, true},
+		{[]string{"put", "--ops", "33"}, "", "", 0, 33, false},
+	} {
+		r := runLake(t, dir, "", append(append(meta, "bench"), append(tc.args, "--json")...)...)
+		if r.code != 0 {
+			t.Fatalf("bench %v: exit %d\nstdout: %s\nstderr: %s", tc.args, r.code, r.stdout, r.stderr)
+		}
+		got := benchJSON(t, tc.args[0], r.stdout)
+		if got["ops"] != tc.ops {
+			t.Fatalf("bench %v: %v ops, want %v: %s", tc.args, got["ops"], tc.ops, r.stdout)
+		}
+		_, reported := got["compact_every"]
+		if reported != tc.compactionReported || reported && (got["compact_every"] != tc.every || got["compact_keep"] != tc.keep || got["compact_min_age"] != tc.minAge) {
+			t.Fatalf("bench %v: compaction %v %v %v, want %q %v %q: %s", tc.args,
+				got["compact_every"], got["compact_keep"], got["compact_min_age"], tc.every, tc.keep, tc.minAge, r.stdout)
+		}
+	}
+}
+
+// TestBenchCompactionFlags: --compact-every, --compact-keep and
+// --compact-min-age reach the client's background compaction: its log in
+// Redis is archived to segments and trimmed to at most the entries kept,
+// archived but not trimmed while the entries are younger than the minimum
+// age, and left alone when compaction is off.
+func TestBenchCompactionFlags(t *testing.T) {
+	url := redistest.URL(t)
+	client := redistest.Client(t, url)
+	ctx := context.Background()
+	zcard := func(key string) int64 {
+		n, err := client.Do(ctx, client.B().Zcard().Key(key).Build()).AsInt64()
+		if err != nil {
+			t.Fatalf("zcard %s: %v", key, err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		every    compactInterval
+		minAge   time.Duration
+		log      int64 // at most this many entries left in the log at the end
+		trimmed  bool  // fewer than the 300 written
+		segments bool
+	}{
+		{"trims to keep", compactInterval(50 * time.Millisecond), -1, 20, true, true},
+		{"min age holds", compactInterval(50 * time.Millisecond), time.Hour, 300, false, true},
+		{"off", -1, -1, 300, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			a := &app{stdout: io.Discard, stderr: &stderr, meta: url, keyPrefix: redistest.Prefix(t, url)}
+			b := &benchLake{a: a}
+			defer b.cleanup()
+			o := benchOptions{op: "write", storage: "local", clients: 4, catalogs: 1, fields: 5, valueSize: 10,
+				snapshotMinDeltas: 1, deltas: 1, writers: 1, duration: time.Minute, ops: 300,
+				compactEvery: tc.every, compactKeep: 20, compactMinAge: tc.minAge, json: true}
+			if err := b.setup(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			res, firstErr, err := b.run(ctx, o)
+			if err != nil || firstErr != nil || res.Ops != 300 || res.Errors != 0 {
+				t.Fatalf("run: %+v %v %v\n%s", res, firstErr, err, stderr.String())
+			}
+			keyOf := a.keyPrefix + "lakebench:*:lake:{" + b.catalogs[0] + "}:"
+			logKeys := redisKeys(t, url, keyOf+"log")
+			if len(logKeys) != 1 {
+				t.Fatalf("log keys %v", logKeys)
+			}
+			var logKey string
+			for k := range logKeys {
+				logKey = k
+			}
+			segsKey := strings.TrimSuffix(logKey, "log") + "segs"
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				n, segs := zcard(logKey), zcard(segsKey)
+				if n <= tc.log && (n < 300) == tc.trimmed && (segs > 0) == tc.segments {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 10s: %d log entries and %d segments, want at most %d entries (trimmed: %v) and segments %v\n%s",
+						n, segs, tc.log, tc.trimmed, tc.segments, stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !tc.segments {
+				time.Sleep(200 * time.Millisecond) // still none a while later
+				if n, segs := zcard(logKey), zcard(segsKey); n != tc.log || segs != 0 {
+					t.Fatalf("compaction off: %d log entries and %d segments", n, segs)
+				}
+			}
+		})
+	}
+}
+
+// TestBenchSampleMemory: --sample-memory writes a header, a sample at the
+// start (0 ops) and one at the end (every op), the meta Redis's used_memory
+// in each, times and ops never going back.
+func TestBenchSampleMemory(t *testing.T) {
+	url := redistest.URL(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mem.csv")
+	r := runLake(t, dir, "", "--meta", url, "bench", "write", "--json", "--storage", "local", "--ops", "2000", "--clients", "4", "--catalogs", "2",
+		"--compact-every", "100ms", "--compact-keep", "10", "--compact-min-age", "1ms", "--sample-memory", file)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	got := benchJSON(t, "write", r.stdout)
+	if got["ops"] != 2000.0 || got["compact_every"] != "100ms" || got["compact_keep"] != 10.0 || got["compact_min_age"] != "1ms" {
+		t.Fatalf("json: %s", r.stdout)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) < 3 || lines[0] != "elapsed_s,ops,used_memory_bytes" {
+		t.Fatalf("samples:\n%s", data)
+	}
+	var lastElapsed float64
+	var lastOps int64 = -1
+	for i, line := range lines[1:] {
+		var elapsed float64
+		var ops, used int64
+		if n, err := fmt.Sscanf(line, "%g,%d,%d", &elapsed, &ops, &used); n != 3 || err != nil {
+			t.Fatalf("line %d %q: %v", i+2, line, err)
+		}
+		if elapsed < lastElapsed || ops < lastOps || used <= 0 {
+			t.Fatalf("line %d %q after %v s and %d ops:\n%s", i+2, line, lastElapsed, lastOps, data)
+		}
+		if i == 0 && (ops != 0 || elapsed != 0) {
+			t.Fatalf("first sample %q, want the start", line)
+		}
+		lastElapsed, lastOps = elapsed, ops
+	}
+	if lastOps != 2000 {
+		t.Fatalf("last sample at %d ops, want 2000:\n%s", lastOps, data)
 	}
 }
