@@ -7,11 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hkloudou/lake/v2/index"
 	"github.com/hkloudou/lake/v2/internal/pack"
@@ -389,31 +387,16 @@ func snapshotVersion(rest string) (int64, bool) {
 	return v, ok && err == nil && v > 0 && v <= index.MaxVersion
 }
 
-// gcDelete deletes objects, a few at a time.
+// gcDelete deletes objects: in batches where the store deletes in batches
+// (S3: 1,000 keys a request), else a few at a time. What could not go is
+// left to the next collection.
 func (c *Client) gcDelete(ctx context.Context, store storage.Storage, objects []GCObject) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opt.FetchConcurrency)
-	var mu sync.Mutex
-	var failed []string
-	for _, obj := range objects {
-		g.Go(func() error {
-			if err := store.Delete(gctx, obj.Key); err != nil {
-				mu.Lock()
-				failed = append(failed, obj.Key)
-				many := len(failed) > 100
-				mu.Unlock()
-				if many {
-					return fmt.Errorf("delete %s: %w", obj.Key, storageError(err))
-				}
-			}
-			return nil
-		})
+	keys := make([]string, len(objects))
+	for i, obj := range objects {
+		keys[i] = obj.Key
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%w: %d objects could not be deleted (the next collection tries again), first %s", ErrStorageUnavailable, len(failed), failed[0])
+	if err := storage.DeleteMany(ctx, store, keys, c.opt.FetchConcurrency); err != nil {
+		return fmt.Errorf("%w (the next collection tries again)", storageError(err))
 	}
 	return nil
 }

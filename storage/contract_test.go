@@ -141,6 +141,39 @@ func runContract(t *testing.T, kind string, open func(t *testing.T) fixture) {
 		}
 	})
 
+	t.Run("DeleteManyRemovesEveryKeyAndSaysWhatItCouldNot", func(t *testing.T) {
+		ctx := testCtx(t)
+		f := open(t)
+		s := f.store
+		var keys []string
+		for i := range 1203 { // more than one S3 DeleteObjects request
+			key := fmt.Sprintf("many/%04d.json", i)
+			if i%100 == 0 {
+				if err := s.Put(ctx, key, []byte("{}")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			keys = append(keys, key)
+		}
+		if err := s.Put(ctx, "keep/x.json", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		// Most keys were never stored: missing keys are no error.
+		if err := DeleteMany(ctx, s, keys, 8); err != nil {
+			t.Fatalf("DeleteMany = %v", err)
+		}
+		if stored := f.stored(); len(stored) != 1 || !strings.HasSuffix(stored[0], "keep/x.json") {
+			t.Fatalf("after DeleteMany the store holds %q", stored)
+		}
+		err := DeleteMany(ctx, s, []string{"keep/x.json", "../escape"}, 8)
+		if err == nil || !strings.Contains(err.Error(), "1 keys not deleted") {
+			t.Fatalf("DeleteMany with an invalid key = %v", err)
+		}
+		if stored := f.stored(); len(stored) != 0 {
+			t.Fatalf("the valid key of a batch with an invalid one stayed: %q", stored)
+		}
+	})
+
 	t.Run("GetAfterDeleteIsErrNotFound", func(t *testing.T) {
 		ctx := testCtx(t)
 		f := open(t)

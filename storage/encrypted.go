@@ -17,9 +17,10 @@ import (
 )
 
 var (
-	_ Storage   = (*Encrypted)(nil)
-	_ PartStore = (*Encrypted)(nil)
-	_ Lister    = (*Encrypted)(nil)
+	_ Storage      = (*Encrypted)(nil)
+	_ PartStore    = (*Encrypted)(nil)
+	_ Lister       = (*Encrypted)(nil)
+	_ BatchDeleter = (*Encrypted)(nil)
 )
 
 // Encrypted is a Storage decorator that encrypts every object with AES-256-GCM
@@ -340,6 +341,12 @@ func (e *Encrypted) Delete(ctx context.Context, key string) error {
 // an error wrapping ErrNotSupported.
 func (e *Encrypted) List(ctx context.Context, prefix, after string, limit int) ([]Object, error) {
 	return List(ctx, e.inner, prefix, after, limit)
+}
+
+// DeleteMany deletes keys from inner, in batches when inner deletes in
+// batches (see BatchDeleter).
+func (e *Encrypted) DeleteMany(ctx context.Context, keys []string) error {
+	return DeleteMany(ctx, e.inner, keys, 16)
 }
 
 // Unwrap returns the store that holds the encrypted objects.

@@ -26,9 +26,10 @@ import (
 )
 
 var (
-	_ Storage = (*S3)(nil)
-	_ Ranger  = (*S3)(nil)
-	_ Lister  = (*S3)(nil)
+	_ Storage      = (*S3)(nil)
+	_ Ranger       = (*S3)(nil)
+	_ Lister       = (*S3)(nil)
+	_ BatchDeleter = (*S3)(nil)
 )
 
 // s3ListPage is the most keys one LIST request asks for: S3's own maximum.
@@ -298,6 +299,40 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s.wrap("delete", key, err)
 	}
 	return nil
+}
+
+// DeleteMany removes keys with DeleteObjects requests of up to 1,000 keys
+// each (see BatchDeleter). A key CheckKey refuses is not sent and counts
+// as not deleted.
+func (s *S3) DeleteMany(ctx context.Context, keys []string) error {
+	var refused []error // by the sender, read after sent is closed
+	sent := make(chan struct{})
+	objects := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(sent)
+		defer close(objects)
+		for _, key := range keys {
+			if err := CheckKey(key); err != nil {
+				refused = append(refused, err)
+				continue
+			}
+			select {
+			case objects <- minio.ObjectInfo{Key: key}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var failed []error
+	for e := range s.client.RemoveObjects(ctx, s.bucket, objects, minio.RemoveObjectsOptions{}) {
+		failed = append(failed, s.wrap("delete", e.ObjectName, e.Err))
+	}
+	<-sent
+	failed = append(failed, refused...)
+	if err := ctx.Err(); err != nil && len(failed) == 0 {
+		return err
+	}
+	return deleteFailures(len(failed), failed)
 }
 
 // List returns up to limit objects whose keys start with prefix and sort
