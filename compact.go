@@ -341,7 +341,8 @@ func (c *Client) compactLoop(stop, done chan struct{}) {
 }
 
 // compactInBackground runs one bounded background compaction; a failure
-// is logged, and the catalog is tried again after its next write.
+// is logged, and the catalog is tried again after its next write (after
+// the next interval when another client held its lease).
 func (c *Client) compactInBackground(catalog string, stop chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), compactLease)
 	defer cancel()
@@ -356,8 +357,14 @@ func (c *Client) compactInBackground(catalog string, stop chan struct{}) {
 	if err != nil || s.holder != "" {
 		return // no meta store now, or bodies in memory: nothing to archive to
 	}
-	if _, err := c.compact(ctx, idx, s, catalog, c.opt.Compaction.KeepEntries); err != nil && ctx.Err() == nil {
+	res, err := c.compact(ctx, idx, s, catalog, c.opt.Compaction.KeepEntries)
+	if err != nil && ctx.Err() == nil {
 		c.opt.Logger.Warn("lake: background compaction failed", "catalog", catalog, "error", err)
+	}
+	if err == nil && res.Busy {
+		// Another client's run may have started before this client's last
+		// writes: try again next time rather than wait for another write.
+		c.touch(catalog)
 	}
 }
 
