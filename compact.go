@@ -131,15 +131,14 @@ func (c *Client) compact(ctx context.Context, idx index.Index, s *state, catalog
 	}
 	res.Archived, res.Trimmed, res.Snapshot = head.Archived, head.Trimmed, head.Snapshot.Version
 	// The newest entry the log may lose: old enough, archived, and not
-	// above a snapshot, which this run saves when the log has news.
+	// above a snapshot. An explicit run saves a new snapshot when the log
+	// has news; a background one only when the snapshot is more than keep
+	// entries behind, and otherwise trims up to the snapshot there is.
 	upTo := min(head.Archived, time.Now().Add(-c.opt.Compaction.MinAge).UnixMicro())
-	if keep > 0 && head.pending <= int64(keep) {
-		return res, nil // the snapshot is recent enough: the log stays as it is
-	}
 	if upTo <= head.Trimmed {
 		return res, nil
 	}
-	if head.Snapshot.Version < upTo {
+	if head.Snapshot.Version < upTo && (keep == 0 || head.pending > int64(keep)) {
 		snap, err := c.snapshotNow(ctx, idx, s, catalog)
 		if err != nil {
 			return res, err
@@ -341,8 +340,8 @@ func (c *Client) compactLoop(stop, done chan struct{}) {
 }
 
 // compactInBackground runs one bounded background compaction; a failure
-// is logged, and the catalog is tried again after its next write (after
-// the next interval when another client held its lease).
+// is logged, and the catalog is tried again after its next write; a run
+// that archived something, or found the lease held, is followed by one more.
 func (c *Client) compactInBackground(catalog string, stop chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), compactLease)
 	defer cancel()
@@ -361,9 +360,10 @@ func (c *Client) compactInBackground(catalog string, stop chan struct{}) {
 	if err != nil && ctx.Err() == nil {
 		c.opt.Logger.Warn("lake: background compaction failed", "catalog", catalog, "error", err)
 	}
-	if err == nil && res.Busy {
-		// Another client's run may have started before this client's last
-		// writes: try again next time rather than wait for another write.
+	if err == nil && (res.Busy || res.Segments > 0) {
+		// Another client's run may have begun before this client's last
+		// writes, or writes landed while this one ran: one more run next
+		// time, which finds nothing new once the catalog is quiet.
 		c.touch(catalog)
 	}
 }
