@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,9 +106,11 @@ type gcCatalog struct {
 	snapshots map[string]bool // every key a pointer names
 	segments  map[string]bool // every registered segment key
 	bodies    map[string]bool // old one-object bodies the log names
-	// forget is the history the collection drops: below keep.
+	// forget is the history the collection drops: below keep. forgotten
+	// holds their keys, for the object listing to look up.
 	forgetSnaps []index.SnapshotPointer
 	forgetSegs  []index.Segment
+	forgotten   map[string]bool
 	keep        int64 // the snapshot version reads at the floor start from
 }
 
@@ -274,6 +275,13 @@ func gcCatalogState(ctx context.Context, idx index.Index, name string, floor int
 			cat.forgetSegs = append(cat.forgetSegs, sg)
 		}
 	}
+	cat.forgotten = make(map[string]bool, len(cat.forgetSnaps)+len(cat.forgetSegs))
+	for _, p := range cat.forgetSnaps {
+		cat.forgotten[p.Key] = true
+	}
+	for _, sg := range cat.forgetSegs {
+		cat.forgotten[sg.Key] = true
+	}
 	return cat, nil
 }
 
@@ -308,7 +316,7 @@ func gcReason(key string, catalogs map[string]*gcCatalog, packs map[string]bool,
 		switch {
 		case !ok:
 			return ""
-		case slices.ContainsFunc(cat.forgetSnaps, func(p index.SnapshotPointer) bool { return p.Key == key }):
+		case cat.forgotten[key]:
 			return "snapshot superseded before the retention floor"
 		case cat.snapshots[key] || version > cat.head.Version:
 			return ""
@@ -322,7 +330,7 @@ func gcReason(key string, catalogs map[string]*gcCatalog, packs map[string]bool,
 		switch {
 		case err != nil:
 			return ""
-		case slices.ContainsFunc(cat.forgetSegs, func(sg index.Segment) bool { return sg.Key == key }):
+		case cat.forgotten[key]:
 			return "segment below the retention floor"
 		case !cat.segments[key] && after < cat.head.Archived && after < cat.head.Trimmed:
 			return "segment no registry names"
